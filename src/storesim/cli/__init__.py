@@ -1,0 +1,42 @@
+"""The `storesim` command line."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from storesim import __version__
+from storesim.cli._errors import run_command
+from storesim.cli._schemas import schemas_app
+from storesim.cli._simulate import simulate_command
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="storesim",
+    help="A coherent, deterministic retail-store event simulator.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.command("simulate")(simulate_command)
+app.add_typer(schemas_app, name="schemas")
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"storesim {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", callback=_version, is_eager=True),
+) -> None:
+    """storesim simulates a chain of retail stores and streams what happens in them."""
+
+
+def main() -> None:
+    sys.exit(run_command(app, "storesim"))

@@ -1,0 +1,127 @@
+"""`storesim simulate`: the embedded mode's command line."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+import tempfile
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from storesim.cli._errors import UsageProblem
+
+__all__ = ["simulate_command"]
+
+
+def _store_numbers(stores: int | None, store_ids: str | None) -> tuple[int, ...]:
+    from storesim._keys import MAX_STORE
+
+    if (stores is None) == (store_ids is None):
+        raise UsageProblem("--stores / --store-ids: give exactly one of them")
+    if stores is not None:
+        if not 1 <= stores <= MAX_STORE:
+            raise UsageProblem(f"--stores: must be between 1 and {MAX_STORE}, got {stores}")
+        return tuple(range(1, stores + 1))
+    assert store_ids is not None
+    try:
+        numbers = [int(part) for part in store_ids.split(",") if part.strip()]
+    except ValueError:
+        raise UsageProblem(f"--store-ids: expected comma-separated store numbers such as 1,4,5, got {store_ids!r}") from None
+    if not numbers:
+        raise UsageProblem("--store-ids: no store numbers given")
+    if any(not 1 <= n <= MAX_STORE for n in numbers):
+        raise UsageProblem(f"--store-ids: store numbers must be between 1 and {MAX_STORE}, got {store_ids!r}")
+    if len(set(numbers)) != len(numbers):
+        raise UsageProblem(f"--store-ids: a store is listed twice in {store_ids!r}")
+    return tuple(sorted(numbers))
+
+
+def _parse_date(option: str, text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UsageProblem(f"{option}: expected a date as YYYY-MM-DD, got {text!r}") from None
+
+
+def _day_count(start: date, days: int | None, end: str | None) -> int:
+    if days is not None and end is not None:
+        raise UsageProblem("--days / --end: give at most one of them")
+    if end is not None:
+        last = _parse_date("--end", end)
+        if last < start:
+            raise UsageProblem(f"--end: {last} is before --start {start}")
+        return (last - start).days + 1
+    count = 1 if days is None else days
+    if count < 1:
+        raise UsageProblem(f"--days: must be at least 1, got {count}")
+    return count
+
+
+def _writable_dir(out: Path) -> Path:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise UsageProblem(f"--out: cannot write to {out}: {exc.strerror or exc}") from None
+    return out
+
+
+def simulate_command(
+    out: Annotated[Path, typer.Option("--out", help="Directory for one file per topic.", show_default=False)],
+    start: Annotated[str, typer.Option("--start", help="First simulated day (store-local), YYYY-MM-DD.", show_default=False)],
+    stores: Annotated[int | None, typer.Option("--stores", help="Simulate stores 1..N.", show_default=False)] = None,
+    store_ids: Annotated[
+        str | None, typer.Option("--store-ids", help="Simulate these stores, e.g. 1,4,5.", show_default=False)
+    ] = None,
+    days: Annotated[int | None, typer.Option("--days", help="Number of days [default: 1].", show_default=False)] = None,
+    end: Annotated[str | None, typer.Option("--end", help="Last simulated day, instead of --days.", show_default=False)] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Random seed [default: SEED, else a random one, printed].", show_default=False)
+    ] = None,
+    output_format: Annotated[str, typer.Option("--format", help="avro (container files) or json (JSON lines).")] = "avro",
+    data: Annotated[
+        Path | None,
+        typer.Option("--data", help="Directory written by storesim-data-loader [default: build it in memory].", show_default=False),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
+) -> None:
+    """Run the whole chain for some stores and days in one process, as fast as it goes, into files."""
+    from storesim.data import build_dataset, load_dataset
+    from storesim.embedded import SimulationPlan, simulate
+    from storesim.events import FileSink
+    from storesim.settings import FootTrafficSettings, LedgerSettings, PosSettings, RegisterSettings, ShelfSettings
+    from storesim.world import stores as make_stores
+
+    if output_format not in ("avro", "json"):
+        raise UsageProblem(f"--format: must be avro or json, got {output_format!r}")
+    numbers = _store_numbers(stores, store_ids)
+    first_day = _parse_date("--start", start)
+    day_count = _day_count(first_day, days, end)
+    foot = FootTrafficSettings.from_env()
+    plan_seed = seed if seed is not None else foot.seed if foot.seed is not None else secrets.randbelow(2**31)
+    plan = SimulationPlan(
+        stores=tuple(make_stores(list(numbers))),
+        start=first_day,
+        days=day_count,
+        seed=plan_seed,
+        foot=foot,
+        shelf=ShelfSettings.from_env(),
+        pos=PosSettings.from_env(),
+        register=RegisterSettings.from_env(),
+        ledger=LedgerSettings.from_env(),
+    )
+    names = plan.topic_names()
+    target = _writable_dir(out)
+    last_day = first_day + timedelta(days=day_count - 1)
+    dataset = load_dataset(data) if data is not None else build_dataset(first_day, last_day)
+    from storesim.cli._report import print_summary, progress_bar
+
+    with FileSink(target, names, "avro" if output_format == "avro" else "json", plan.seed) as sink:
+        with progress_bar(plan.utc_window, enabled=not quiet and sys.stderr.isatty()) as progress:
+            summary = simulate(plan, dataset, sink.write, progress)
+    if not quiet:
+        print_summary(summary, sink.paths)

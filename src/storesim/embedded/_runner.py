@@ -1,0 +1,207 @@
+"""The embedded mode: the whole chain in one process, in event-time order, without sleeping.
+
+Each store runs as its own time-ordered stream (foot traffic → shelf → POS → register and ledger);
+the streams are merged by (time, store, sequence). Within a store, a source event at instant t first
+releases everything due before t (checkouts, logouts, refunds), then is applied; after that nothing
+earlier than t can appear any more, so the events before t leave the store's buffer. Memory holds
+the customers in the stores at that moment, not the day.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cache
+
+from storesim._time import epoch_day, local_day
+from storesim.data import Dataset
+from storesim.embedded._plan import SimulationPlan
+from storesim.engines import (
+    FootTrafficEngine,
+    LedgerEngine,
+    PosEngine,
+    PosInputError,
+    RegisterEngine,
+    Session,
+    ShelfEngine,
+    standalone_ledger,
+    standalone_register,
+)
+from storesim.events import FOOT_TRAFFIC, REFUNDS, SHELF_EVENTS, TRANSACTIONS, Emitted, Record
+from storesim.world import Catalogue, DayPricing, Store
+
+__all__ = ["Summary", "simulate"]
+
+_FOREVER = 1 << 62
+
+# (ts, store number, sequence, topic, record): ordered by the first three, which are unique.
+_Row = tuple[int, int, int, str, Record]
+
+
+@dataclass(slots=True)
+class Summary:
+    seed: int
+    events: Counter[str] = field(default_factory=Counter)
+    sessions: int = 0
+    checkouts: int = 0
+    empty_sessions: int = 0
+    rejected_shelf_events: int = 0
+    revenue_cents: int = 0
+    refunds: int = 0
+    refunded_cents: int = 0
+    pending_refunds: int = 0
+
+
+class _StoreStream:
+    """One store's chain, day after day, yielding its events in time order."""
+
+    def __init__(
+        self,
+        plan: SimulationPlan,
+        store: Store,
+        catalogue: Catalogue,
+        pricing: Callable[[date], DayPricing],
+        summary: Summary,
+    ) -> None:
+        self.plan = plan
+        self.store = store
+        self.summary = summary
+        self.pricing = pricing
+        self.foot = FootTrafficEngine(plan.seed, plan.foot.volume())
+        self.shelf = ShelfEngine(plan.seed, plan.shelf.putback_prob)
+        self.pos = PosEngine(
+            catalogue,
+            pricing,
+            force_checkout_if_empty=plan.pos.force_checkout_if_empty,
+            max_session_age=plan.pos.max_session_age_sec,
+        )
+        self.register = RegisterEngine(plan.seed, store) if plan.register.register_mode == "coherent" else None
+        coherent_ledger = plan.ledger.ledger_mode == "coherent"
+        self.ledger = LedgerEngine(plan.seed, plan.ledger.refund_probability) if coherent_ledger else None
+        self._out: list[tuple[int, int, str, Record]] = []
+        self._seq = 0
+
+    def _emit(self, events: list[Emitted] | tuple[Emitted, ...]) -> None:
+        for event in events:
+            self._seq += 1
+            heapq.heappush(self._out, (event.ts, self._seq, event.topic, event.record))
+
+    def _release(self, until: int) -> None:
+        """Everything due at or before ``until``: checkouts and what follows from them, logouts, refunds."""
+        for checkout in self.pos.due(until):
+            self.summary.checkouts += 1
+            self._emit((checkout,))
+            if self.register is not None:
+                self._emit(self.register.on_checkout(checkout.record))
+            if self.ledger is not None:
+                self._emit(self.ledger.on_checkout(checkout.record))
+        if self.register is not None:
+            self._emit(self.register.advance(until))
+        if self.ledger is not None:
+            self._emit(self.ledger.due(until))
+
+    def _drain_before(self, ts: int) -> Iterator[_Row]:
+        out, number = self._out, self.store.number
+        while out and out[0][0] < ts:
+            when, seq, topic, record = heapq.heappop(out)
+            yield when, number, seq, topic, record
+
+    def _apply(self, event: Emitted) -> None:
+        record = event.record
+        try:
+            if event.topic == SHELF_EVENTS:
+                self.pos.apply_shelf(event.key, record["event_type"], record["item_id"], record["quantity"] or 0)
+            elif event.topic == FOOT_TRAFFIC:
+                self.pos.open_session(event.key, record["entry_time"] // 1000, record["exit_time"] // 1000)
+        except PosInputError:
+            # A shelf event after a MAX_SESSION_AGE_SEC checkout: the cart is gone, as in a live POS.
+            self.summary.rejected_shelf_events += 1
+
+    def __iter__(self) -> Iterator[_Row]:
+        for day_date in self.plan.dates:
+            day = local_day(epoch_day(day_date), self.store.timezone)
+            pricing = self.pricing(day_date)
+            sessions = self.foot.sessions(self.store, day)
+            self.summary.sessions += len(sessions)
+            # Pending source events: (ts, order, event, session whose actions it triggers).
+            source: list[tuple[int, int, Emitted, Session | None]] = []
+            order = 0
+            for session in sessions:
+                for event in self.foot.events(session):
+                    order += 1
+                    source.append((event.ts, order, event, session if event.topic == FOOT_TRAFFIC else None))
+            heapq.heapify(source)
+            while source:
+                ts, _, event, session = heapq.heappop(source)
+                self._release(ts - 1)
+                yield from self._drain_before(ts)
+                self._emit((event,))
+                self._apply(event)
+                if session is not None:
+                    for action in self.shelf.actions(session, pricing):
+                        order += 1
+                        heapq.heappush(source, (action.ts, order, action, None))
+            day_end = day.start + 86400
+            self._release(day_end - 1)
+            yield from self._drain_before(day_end)
+        self._release(_FOREVER if self.ledger is None else self.plan_end())
+        yield from self._drain_before(_FOREVER)
+        self.summary.empty_sessions += self.pos.empty_sessions
+        if self.ledger is not None:
+            self.summary.pending_refunds += self.ledger.pending_refunds
+
+    def plan_end(self) -> int:
+        """The last instant of the run in this store (refunds due later stay pending)."""
+        return local_day(epoch_day(self.plan.dates[-1]), self.store.timezone).start + 86400 - 1
+
+
+def _chain_rows(events: Iterator[Emitted]) -> Iterator[_Row]:
+    for seq, event in enumerate(events):
+        yield event.ts, 0, seq, event.topic, event.record
+
+
+def simulate(
+    plan: SimulationPlan,
+    dataset: Dataset,
+    write: Callable[[str, Record], None],
+    progress: Callable[[int, int], None] | None = None,
+) -> Summary:
+    """Runs the plan and hands every event, in time order, to ``write(topic, record)``."""
+    summary = Summary(plan.seed)
+
+    @cache
+    def pricing(day: date) -> DayPricing:
+        return DayPricing(dataset.catalogue, dataset.discounts, day)
+
+    streams: list[Iterator[_Row]] = [iter(_StoreStream(plan, s, dataset.catalogue, pricing, summary)) for s in plan.stores]
+    first, end = plan.utc_window
+    if plan.register.register_mode == "standalone":
+        streams.append(_chain_rows(standalone_register(plan.seed, first, end, plan.register.delay_between_sequences)))
+    if plan.ledger.ledger_mode == "standalone":
+        streams.append(
+            _chain_rows(
+                standalone_ledger(
+                    plan.seed, first, end, plan.ledger.producer_sleep_seconds, plan.ledger.refund_probability
+                )
+            )
+        )
+    counts = summary.events
+    written = 0
+    ts = 0
+    for ts, _, _, topic, record in heapq.merge(*streams):
+        write(topic, record)
+        counts[topic] += 1
+        if topic == TRANSACTIONS:
+            summary.revenue_cents += round(record["amount"] * 100)
+        elif topic == REFUNDS:
+            summary.refunds += 1
+            summary.refunded_cents += round(record["refund_amount"] * 100)
+        written += 1
+        if progress is not None and not written & 0xFFFF:
+            progress(written, ts)
+    if progress is not None:
+        progress(written, ts)
+    return summary

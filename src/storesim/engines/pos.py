@@ -1,0 +1,134 @@
+"""The POS engine: carts built from shelf events, checked out at each session's exit.
+
+It works on plain values (ids, instants, event types) so the embedded runner and a Kafka consumer
+drive the same code. Checkouts fire on simulated time: ``due(now)`` releases every cart whose exit,
+or whose MAX_SESSION_AGE_SEC deadline, has come.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from storesim._keys import decode_customer_id, derived_uuid
+from storesim.events._topics import POS_TRANSACTIONS, Emitted
+from storesim.world import Catalogue, DayPricing, line_total_cents, store_code
+
+__all__ = ["PosEngine", "PosInputError"]
+
+_EPOCH = date(1970, 1, 1)
+
+
+class PosInputError(ValueError):
+    """An input event the POS cannot apply; ``reason`` is a short machine-readable code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class _Cart:
+    customer_id: str
+    deadline: int
+    lines: dict[str, int] = field(default_factory=dict)
+
+
+class PosEngine:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        pricing: Callable[[date], DayPricing],
+        *,
+        force_checkout_if_empty: bool = False,
+        max_session_age: int = 10800,
+    ) -> None:
+        self._items = catalogue.by_id
+        self._pricing = pricing
+        self._force = force_checkout_if_empty
+        self._max_age = max_session_age
+        self._carts: dict[str, _Cart] = {}
+        self._deadlines: list[tuple[int, str]] = []
+        self.empty_sessions = 0  # sessions that ended with nothing in the cart and no checkout
+
+    @property
+    def open_carts(self) -> int:
+        return len(self._carts)
+
+    def open_session(self, customer_id: str, entry: int, exit_time: int) -> None:
+        if customer_id in self._carts:
+            raise PosInputError("duplicate-session", f"customer {customer_id} already has an open session")
+        # The janitor's deadline: a session still open MAX_SESSION_AGE_SEC after entry is checked out then.
+        deadline = min(exit_time, entry + self._max_age)
+        self._carts[customer_id] = _Cart(customer_id, deadline)
+        heapq.heappush(self._deadlines, (deadline, customer_id))
+
+    def apply_shelf(self, customer_id: str, event_type: str, item_id: str, quantity: int) -> None:
+        if event_type == "weight_change":
+            return
+        cart = self._carts.get(customer_id)
+        if cart is None:
+            raise PosInputError("unknown-customer", f"no open session for customer {customer_id}")
+        if item_id not in self._items:
+            raise PosInputError("unknown-item", f"item {item_id} is not in the inventory")
+        if quantity <= 0:
+            raise PosInputError("bad-quantity", f"quantity {quantity} is not positive")
+        held = cart.lines.get(item_id, 0)
+        if event_type == "pickup":
+            cart.lines[item_id] = held + quantity
+        elif event_type == "putback":
+            if quantity > held:
+                raise PosInputError("putback-exceeds-cart", f"putback of {quantity} {item_id}, cart holds {held}")
+            if quantity == held:
+                del cart.lines[item_id]
+            else:
+                cart.lines[item_id] = held - quantity
+        else:
+            raise PosInputError("unknown-event-type", f"shelf event type {event_type!r}")
+
+    def due(self, now: int) -> list[Emitted]:
+        """Checkouts whose time has come (deadline ≤ now), in deadline order."""
+        out: list[Emitted] = []
+        while self._deadlines and self._deadlines[0][0] <= now:
+            deadline, customer = heapq.heappop(self._deadlines)
+            cart = self._carts.pop(customer)
+            checkout = self._checkout(cart, deadline)
+            if checkout is not None:
+                out.append(checkout)
+        return out
+
+    def _checkout(self, cart: _Cart, ts: int) -> Emitted | None:
+        if not cart.lines and not self._force:
+            self.empty_sessions += 1
+            return None
+        key = decode_customer_id(cart.customer_id)
+        # The discounts in force on the visit's (local) day.
+        pricing = self._pricing(_EPOCH + timedelta(days=key.day))
+        items = []
+        for item_id, quantity in cart.lines.items():
+            price = self._items[item_id].price_cents
+            pct = pricing.discount_pct.get(item_id, 0)
+            items.append(
+                {
+                    "item_id": item_id,
+                    "quantity": quantity,
+                    "unit_price": price / 100,
+                    "discount": pct / 100,
+                    "total_price": line_total_cents(quantity, price, pct) / 100,
+                }
+            )
+        return Emitted(
+            ts,
+            POS_TRANSACTIONS,
+            cart.customer_id,
+            {
+                "event_type": "pos_transaction",
+                "transaction_id": derived_uuid(cart.customer_id, "checkout"),
+                "customer_id": cart.customer_id,
+                "timestamp": ts * 1000,
+                "items": items,
+                "store_id": store_code(key.store),
+            },
+        )

@@ -1,0 +1,140 @@
+"""The register engine: each checkout as the register seed's event sequence, at one store's terminals.
+
+State is per store: which terminal is busy until when and who is logged in. An employee logs in when
+a checkout reaches a terminal with nobody logged in and logs out at the end of the shift.
+"""
+
+from __future__ import annotations
+
+from storesim._keys import decode_customer_id, derived_uuid, keyed_rng
+from storesim._time import local_day
+from storesim.events._topics import POS_EVENTS, Emitted, Record
+from storesim.world import Store, employee_id, shifts, terminal_id
+
+__all__ = ["RegisterEngine", "register_amounts"]
+
+COMPONENT = "register"
+_IDLE_AFTER_PAYMENT = 5
+
+
+def register_amounts(tx: Record, tax_rate_bp: int) -> tuple[int, int, int]:
+    """(subtotal, tax, amount) in cents of a pos_transaction: subtotal is the sum of its line totals."""
+    subtotal = sum(round(line["total_price"] * 100) for line in tx["items"])
+    tax = (subtotal * tax_rate_bp + 5000) // 10000
+    return subtotal, tax, subtotal + tax
+
+
+class _Terminal:
+    __slots__ = ("busy_until", "employee", "index", "logout_at")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.busy_until = 0
+        self.employee: str | None = None
+        self.logout_at = 0
+
+
+class RegisterEngine:
+    def __init__(self, seed: int, store: Store) -> None:
+        self.seed = seed
+        self.store = store
+        self._shifts = shifts(store)
+        self._terminals = [_Terminal(i) for i in range(store.registers)]
+        self._methods = [m for m, _ in store.payment_mix]
+        self._method_weights = [w for _, w in store.payment_mix]
+
+    def _event(self, ts: int, key: str, event_type: str, **fields: object) -> Emitted:
+        record: Record = {
+            "event_type": event_type,
+            "employee_id": None,
+            "terminal_id": None,
+            "basket_id": None,
+            "customer_id": None,
+            "item_id": None,
+            "quantity": None,
+            "price": None,
+            "subtotal": None,
+            "tax": None,
+            "amount": None,
+            "payment_method": None,
+            "timestamp": ts * 1000,
+            "store_id": self.store.store_id,
+            "discount": None,
+            "total_price": None,
+            "transaction_id": None,
+        }
+        record.update(fields)
+        return Emitted(ts, POS_EVENTS, key, record)
+
+    def _logout(self, terminal: _Terminal) -> Emitted:
+        ts = max(terminal.logout_at, terminal.busy_until)
+        tid = terminal_id(self.store, terminal.index)
+        event = self._event(
+            ts, tid, "employee_logout", employee_id=terminal.employee, terminal_id=tid
+        )
+        terminal.employee = None
+        return event
+
+    def advance(self, now: int) -> list[Emitted]:
+        """Logouts of every shift that has ended by ``now``."""
+        return [
+            self._logout(t) for t in self._terminals if t.employee is not None and max(t.logout_at, t.busy_until) <= now
+        ]
+
+    def on_checkout(self, tx: Record) -> list[Emitted]:
+        checkout_ts = tx["timestamp"] // 1000
+        customer = tx["customer_id"]
+        key = decode_customer_id(customer)
+        out = self.advance(checkout_ts)
+        terminal = min(self._terminals, key=lambda t: (t.busy_until, t.index))
+        start = max(checkout_ts, terminal.busy_until)
+        day = local_day(key.day, self.store.timezone)
+        local = day.local_seconds(start)
+        shift = next((s for s in self._shifts if local < s.end), self._shifts[-1])
+        if terminal.employee is not None and terminal.logout_at <= start:
+            out.append(self._logout(terminal))
+        rng = keyed_rng(self.seed, key.store, key.day, COMPONENT, key.seq)
+        tid = terminal_id(self.store, terminal.index)
+        ts = start
+        if terminal.employee is None:
+            terminal.employee = employee_id(self.store, shift.index, terminal.index)
+            terminal.logout_at = day.at(shift.end)
+            out.append(self._event(ts, tid, "employee_login", employee_id=terminal.employee, terminal_id=tid))
+            ts += 2 + int(rng.random() * 5)
+        basket = derived_uuid(tx["transaction_id"], "basket")
+        out.append(self._event(ts, customer, "basket_started", basket_id=basket, employee_id=terminal.employee))
+        ts += 2 + int(rng.random() * 6)
+        out.append(self._event(ts, customer, "customer_identified", customer_id=customer, basket_id=basket))
+        for line in tx["items"]:
+            ts += 2 + int(rng.random() * 5)
+            out.append(
+                self._event(
+                    ts,
+                    customer,
+                    "item_added",
+                    item_id=line["item_id"],
+                    basket_id=basket,
+                    quantity=line["quantity"],
+                    price=line["unit_price"],
+                    discount=line["discount"],
+                    total_price=line["total_price"],
+                )
+            )
+        subtotal, tax, amount = register_amounts(tx, self.store.tax_rate_bp)
+        ts += 2 + int(rng.random() * 4)
+        out.append(self._event(ts, customer, "subtotal_calculated", basket_id=basket, subtotal=subtotal / 100, tax=tax / 100))
+        ts += 8 + int(rng.random() * 40)
+        method = rng.choices(self._methods, self._method_weights)[0]
+        out.append(
+            self._event(
+                ts,
+                customer,
+                "payment_completed",
+                basket_id=basket,
+                amount=amount / 100,
+                payment_method=method,
+                transaction_id=tx["transaction_id"],
+            )
+        )
+        terminal.busy_until = ts + _IDLE_AFTER_PAYMENT
+        return out

@@ -1,0 +1,88 @@
+"""The shelf engine: a session's pickups and putbacks, each with the shelf's weight change."""
+
+from __future__ import annotations
+
+from storesim._keys import keyed_rng
+from storesim.engines.foot_traffic import Session
+from storesim.events._topics import SHELF_EVENTS, Emitted
+from storesim.world import DayPricing
+
+__all__ = ["MAX_ACTIONS", "MIN_ACTIONS", "ShelfEngine"]
+
+COMPONENT = "shelf"
+MIN_ACTIONS, MAX_ACTIONS = 3, 30
+FIRST_ACTION_AFTER_ENTRY = 60
+LAST_ACTION_BEFORE_EXIT = 30
+_PICKUP_QUANTITIES = (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3)
+
+
+class ShelfEngine:
+    """Each session draws from its own generator keyed by the visit, so the actions of a customer are
+    the same whichever replica handles them and in whatever order sessions arrive."""
+
+    def __init__(self, seed: int, putback_prob: float) -> None:
+        self.seed = seed
+        self.putback_prob = putback_prob
+
+    def actions(self, session: Session, pricing: DayPricing) -> list[Emitted]:
+        key = session.key
+        rng = keyed_rng(self.seed, key.store, key.day, COMPONENT, key.seq)
+        count = MIN_ACTIONS + int(rng.random() * (MAX_ACTIONS - MIN_ACTIONS + 1))
+        first, last = session.entry + FIRST_ACTION_AFTER_ENTRY, session.exit - LAST_ACTION_BEFORE_EXIT
+        span = last - first + 1
+        times = sorted(first + int(rng.random() * span) for _ in range(count))
+        held: dict[str, int] = {}
+        weights: dict[str, float] = {}
+        cid, store_id = session.customer_id, session.store.store_id
+        out: list[Emitted] = []
+        for ts in times:
+            if held and rng.random() < self.putback_prob:
+                item_id = list(held)[int(rng.random() * len(held))]
+                quantity = 1 + int(rng.random() * held[item_id])
+                held[item_id] -= quantity
+                if not held[item_id]:
+                    del held[item_id]
+                kind, sign, weight = "putback", 1.0, weights[item_id]
+            else:
+                item = pricing.pick(rng)
+                item_id, weight = item.shelf_id, item.weight
+                quantity = _PICKUP_QUANTITIES[int(rng.random() * len(_PICKUP_QUANTITIES))]
+                held[item_id] = held.get(item_id, 0) + quantity
+                weights[item_id] = weight
+                kind, sign = "pickup", -1.0
+            millis = ts * 1000
+            out.append(
+                Emitted(
+                    ts,
+                    SHELF_EVENTS,
+                    cid,
+                    {
+                        "event_type": kind,
+                        "customer_id": cid,
+                        "item_id": item_id,
+                        "weight": weight,
+                        "quantity": quantity,
+                        "delta_weight": None,
+                        "timestamp": millis,
+                        "store_id": store_id,
+                    },
+                )
+            )
+            out.append(
+                Emitted(
+                    ts,
+                    SHELF_EVENTS,
+                    cid,
+                    {
+                        "event_type": "weight_change",
+                        "customer_id": cid,
+                        "item_id": item_id,
+                        "weight": None,
+                        "quantity": None,
+                        "delta_weight": round(sign * weight * quantity, 3),
+                        "timestamp": millis,
+                        "store_id": store_id,
+                    },
+                )
+            )
+        return out

@@ -1,0 +1,35 @@
+"""Events: topics, their Avro schemas, the seeds' JSON shapes, and file sinks."""
+
+from storesim.events._files import FileSink, OutputFormat
+from storesim.events._schemas import json_record, parsed_schema, raw_schema, schema_dir
+from storesim.events._topics import (
+    FOOT_TRAFFIC,
+    FOOT_TRAFFIC_REALISTIC,
+    POS_EVENTS,
+    POS_TRANSACTIONS,
+    REFUNDS,
+    SHELF_EVENTS,
+    TOPICS,
+    TRANSACTIONS,
+    Emitted,
+    Record,
+)
+
+__all__ = [
+    "FOOT_TRAFFIC",
+    "FOOT_TRAFFIC_REALISTIC",
+    "POS_EVENTS",
+    "POS_TRANSACTIONS",
+    "REFUNDS",
+    "SHELF_EVENTS",
+    "TOPICS",
+    "TRANSACTIONS",
+    "Emitted",
+    "FileSink",
+    "OutputFormat",
+    "Record",
+    "json_record",
+    "parsed_schema",
+    "raw_schema",
+    "schema_dir",
+]

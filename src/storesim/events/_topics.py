@@ -1,0 +1,47 @@
+"""The topics storesim writes, by their seed default names, and what an engine hands to a sink."""
+
+from __future__ import annotations
+
+from typing import Any, Final, NamedTuple
+
+__all__ = [
+    "FOOT_TRAFFIC",
+    "FOOT_TRAFFIC_REALISTIC",
+    "POS_EVENTS",
+    "POS_TRANSACTIONS",
+    "REFUNDS",
+    "SHELF_EVENTS",
+    "TOPICS",
+    "TRANSACTIONS",
+    "Emitted",
+    "Record",
+]
+
+FOOT_TRAFFIC: Final = "foot_traffic"
+FOOT_TRAFFIC_REALISTIC: Final = "foot_traffic_realistic"
+SHELF_EVENTS: Final = "shelf_events"
+POS_TRANSACTIONS: Final = "pos_transactions"
+POS_EVENTS: Final = "pos_events"
+TRANSACTIONS: Final = "transactions"
+REFUNDS: Final = "refunds"
+
+TOPICS: Final = (
+    FOOT_TRAFFIC,
+    FOOT_TRAFFIC_REALISTIC,
+    SHELF_EVENTS,
+    POS_TRANSACTIONS,
+    POS_EVENTS,
+    TRANSACTIONS,
+    REFUNDS,
+)
+
+Record = dict[str, Any]
+
+
+class Emitted(NamedTuple):
+    """An event as an engine returns it: its instant (UTC seconds), logical topic, key and Avro record."""
+
+    ts: int
+    topic: str
+    key: str
+    record: Record

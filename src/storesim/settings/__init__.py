@@ -1,0 +1,19 @@
+"""One settings model per component, read from the seeds' environment variables."""
+
+from storesim.settings._base import ComponentSettings, SettingsError, load_settings
+from storesim.settings.foot_traffic import FootTrafficSettings
+from storesim.settings.ledger import LedgerSettings
+from storesim.settings.pos import PosSettings
+from storesim.settings.register import RegisterSettings
+from storesim.settings.shelf import ShelfSettings
+
+__all__ = [
+    "ComponentSettings",
+    "FootTrafficSettings",
+    "LedgerSettings",
+    "PosSettings",
+    "RegisterSettings",
+    "SettingsError",
+    "ShelfSettings",
+    "load_settings",
+]

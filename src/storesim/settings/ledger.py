@@ -1,0 +1,21 @@
+"""Settings of the ledger component (the ledger seed's variables)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from storesim.settings._base import ComponentSettings
+
+__all__ = ["LedgerSettings"]
+
+
+class LedgerSettings(ComponentSettings):
+    kafka_bootstrap_servers: str = "kafka:9092"
+    kafka_topic: str = Field("transactions", min_length=1)
+    kafka_topic_refunds: str = Field("refunds", min_length=1)
+    producer_sleep_seconds: float = Field(1.0, gt=0)
+    refund_probability: float = Field(0.1, ge=0, le=1)
+    ledger_mode: Literal["coherent", "standalone"] = "coherent"
+    seed: int | None = None

@@ -1,0 +1,24 @@
+"""Settings of the POS component (the POS seed's variables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from storesim.settings._base import ComponentSettings
+
+__all__ = ["PosSettings"]
+
+
+class PosSettings(ComponentSettings):
+    kafka_broker: str = "kafka:9092"
+    foot_topic: str = Field("foot_traffic", min_length=1)
+    shelf_topic: str = Field("shelf_events", min_length=1)
+    pos_topic: str = Field("pos_transactions", min_length=1)
+    group_id_shelf: str = "pos-simulator-shelf"
+    group_id_foot: str = "pos-simulator-foot"
+    store_parquet: Path = Path("/data/store_inventory_final.parquet")
+    discount_parquet_path: Path = Path("/data/all_discounts.parquet")
+    force_checkout_if_empty: bool = False
+    max_session_age_sec: int = Field(10800, gt=0)

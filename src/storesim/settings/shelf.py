@@ -1,0 +1,34 @@
+"""Settings of the shelf component (the shelf seed's variables)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from storesim.settings._base import ComponentSettings
+
+__all__ = ["ShelfSettings"]
+
+
+class ShelfSettings(ComponentSettings):
+    kafka_broker: str = "kafka:9092"
+    kafka_topic_shelf: str = Field("shelf_events", min_length=1)
+    kafka_topic_foot: str = Field("foot_traffic", min_length=1)
+    redis_host: str = "redis"
+    redis_port: int = Field(6379, gt=0, lt=65536)
+    redis_db: int = Field(0, ge=0)
+    redis_stream: str = Field("shelf_events", min_length=1)
+    store_parquet: Path = Path("/data/store_inventory_final.parquet")
+    store_csv_path: Path = Path("/data/db_csv/store_inventory_final.csv")
+    discount_parquet_path: Path = Path("/data/all_discounts.parquet")
+    shelf_idle_sleep: float = Field(0.01, ge=0)
+    putback_prob: float = Field(0.15, ge=0, le=1)
+    store_file_retry_seconds: float = Field(10, gt=0)
+    pg_host: str = "postgres"
+    pg_port: int = Field(5432, gt=0, lt=65536)
+    pg_db: str = "smart_shelf"
+    pg_user: str = "bdt_user"
+    pg_pass: str = "bdt_password"
+    daily_discount_table: str = Field("analytics.daily_discounts", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+    seed: int | None = None
