@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 import pyarrow as pa
 
-__all__ = ["DEFAULT_DATA_SEED", "DAILY_SCHEMA", "WEEKLY_SCHEMA", "daily_discounts", "weekly_discounts"]
+__all__ = ["DAILY_SCHEMA", "DEFAULT_DATA_SEED", "WEEKLY_SCHEMA", "daily_discounts", "weekly_discounts"]
 
 DEFAULT_DATA_SEED = 2025
 
@@ -30,7 +30,9 @@ def _rng(seed: int, *key: object) -> random.Random:
     return random.Random(int.from_bytes(hashlib.blake2b(text.encode(), digest_size=16).digest(), "big"))
 
 
-def _draw(rng: random.Random, shelf_ids: list[str], share: float, pcts: tuple[tuple[int, float], ...]) -> list[tuple[str, float]]:
+def _draw(
+    rng: random.Random, shelf_ids: list[str], share: float, pcts: tuple[tuple[int, float], ...]
+) -> list[tuple[str, float]]:
     count = max(1, round(len(shelf_ids) * share))
     chosen = sorted(rng.sample(shelf_ids, count))
     values = [p for p, _ in pcts]
@@ -54,11 +56,12 @@ def daily_discounts(shelf_ids: list[str], first: date, last: date, seed: int = D
     if last < first:
         raise ValueError(f"last date {last} is before first date {first}")
     rows: dict[str, list[object]] = {"date": [], "shelf_id": [], "discount": []}
-    day = first
-    while day <= last:
-        for shelf_id, discount in _draw(_rng(seed, "daily", day.isoformat()), shelf_ids, _DAILY_SHARE, _DAILY_PCTS):
+    for offset in range((last - first).days + 1):
+        day = first + timedelta(days=offset)
+        for shelf_id, discount in _draw(
+            _rng(seed, "daily", day.isoformat()), shelf_ids, _DAILY_SHARE, _DAILY_PCTS
+        ):
             rows["date"].append(day)
             rows["shelf_id"].append(shelf_id)
             rows["discount"].append(discount)
-        day += timedelta(days=1)
     return pa.table(rows, schema=DAILY_SCHEMA)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from storesim.cli._errors import UsageProblem, run_command
+from storesim.cli._errors import UsageError, run_command
 from storesim_dataloader._catalogue import read_catalogue
 from storesim_dataloader._discounts import DEFAULT_DATA_SEED, daily_discounts, weekly_discounts
 from storesim_dataloader._files import write_dataset
@@ -35,12 +35,14 @@ def _date(option: str, text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise UsageProblem(f"{option}: expected a date as YYYY-MM-DD, got {text!r}") from None
+        raise UsageError(f"{option}: expected a date as YYYY-MM-DD, got {text!r}") from None
 
 
 @app.command("build")
 def build(
-    out: Annotated[Path, typer.Option("--out", help="Directory to write the files into.", show_default=False)],
+    out: Annotated[
+        Path, typer.Option("--out", help="Directory to write the files into.", show_default=False)
+    ],
     first: Annotated[str, typer.Option("--from", help="First date of daily discounts.")] = "2024-01-01",
     last: Annotated[str, typer.Option("--to", help="Last date of daily discounts.")] = "2027-12-31",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the discount draws.")] = DEFAULT_DATA_SEED,
@@ -48,15 +50,18 @@ def build(
     """Write store_inventory_final.parquet, all_discounts.parquet and daily_discounts.csv."""
     first_day, last_day = _date("--from", first), _date("--to", last)
     if last_day < first_day:
-        raise UsageProblem(f"--to: {last_day} is before --from {first_day}")
+        raise UsageError(f"--to: {last_day} is before --from {first_day}")
     inventory = read_catalogue()
     shelf_ids = inventory.column("shelf_id").to_pylist()
     try:
         paths = write_dataset(
-            out, inventory, weekly_discounts(shelf_ids, seed), daily_discounts(shelf_ids, first_day, last_day, seed)
+            out,
+            inventory,
+            weekly_discounts(shelf_ids, seed),
+            daily_discounts(shelf_ids, first_day, last_day, seed),
         )
     except OSError as exc:
-        raise UsageProblem(f"--out: cannot write to {out}: {exc.strerror or exc}") from None
+        raise UsageError(f"--out: cannot write to {out}: {exc.strerror or exc}") from None
     for path in paths:
         print(path)
 

@@ -26,6 +26,7 @@ _DAY_BITS = 16
 _SEQ_BITS = 24
 _LINE_BITS = 7
 MAX_STORE = (1 << _STORE_BITS) - 1
+MAX_DAY = (1 << _DAY_BITS) - 1  # 2149-06-05, the last local day a customer id can carry
 MAX_LINES = 1 << _LINE_BITS
 
 

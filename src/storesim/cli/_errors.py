@@ -7,12 +7,12 @@ from collections.abc import Sequence
 
 import typer
 
-__all__ = ["UsageProblem", "run_command"]
+__all__ = ["UsageError", "run_command"]
 
 EXIT_USAGE = 2
 
 
-class UsageProblem(ValueError):
+class UsageError(ValueError):
     """A wrong argument or setting: its message is the one line the user sees."""
 
 
@@ -23,13 +23,15 @@ def run_command(app: typer.Typer, prog: str, args: Sequence[str] | None = None) 
 
     command = typer.main.get_command(app)
     try:
-        result = command.main(args=list(args) if args is not None else None, prog_name=prog, standalone_mode=False)
+        result = command.main(
+            args=list(args) if args is not None else None, prog_name=prog, standalone_mode=False
+        )
     except typer.Exit as exc:
         return int(exc.exit_code)
     except typer.Abort:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
-    except (UsageProblem, SettingsError, DatasetError) as exc:
+    except (UsageError, SettingsError, DatasetError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except typer.TyperException as exc:  # click's usage errors, as typer re-exports them

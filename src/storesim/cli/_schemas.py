@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from storesim.cli._errors import UsageProblem
+from storesim.cli._errors import UsageError
 
 __all__ = ["schemas_app"]
 
@@ -30,5 +30,5 @@ def show_schema(topic: Annotated[str, typer.Argument(help="A topic, e.g. shelf_e
     from storesim.events import TOPICS, raw_schema
 
     if topic not in TOPICS:
-        raise UsageProblem(f"TOPIC: unknown topic {topic!r}; one of {', '.join(TOPICS)}")
+        raise UsageError(f"TOPIC: unknown topic {topic!r}; one of {', '.join(TOPICS)}")
     print(json.dumps(raw_schema(topic), indent=2, ensure_ascii=False))

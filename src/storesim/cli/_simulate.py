@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from storesim.cli._errors import UsageProblem
+from storesim.cli._errors import UsageError
 
 __all__ = ["simulate_command"]
 
@@ -20,22 +20,24 @@ def _store_numbers(stores: int | None, store_ids: str | None) -> tuple[int, ...]
     from storesim._keys import MAX_STORE
 
     if (stores is None) == (store_ids is None):
-        raise UsageProblem("--stores / --store-ids: give exactly one of them")
+        raise UsageError("--stores / --store-ids: give exactly one of them")
     if stores is not None:
         if not 1 <= stores <= MAX_STORE:
-            raise UsageProblem(f"--stores: must be between 1 and {MAX_STORE}, got {stores}")
+            raise UsageError(f"--stores: must be between 1 and {MAX_STORE}, got {stores}")
         return tuple(range(1, stores + 1))
     assert store_ids is not None
     try:
         numbers = [int(part) for part in store_ids.split(",") if part.strip()]
     except ValueError:
-        raise UsageProblem(f"--store-ids: expected comma-separated store numbers such as 1,4,5, got {store_ids!r}") from None
+        raise UsageError(
+            f"--store-ids: expected comma-separated store numbers such as 1,4,5, got {store_ids!r}"
+        ) from None
     if not numbers:
-        raise UsageProblem("--store-ids: no store numbers given")
+        raise UsageError("--store-ids: no store numbers given")
     if any(not 1 <= n <= MAX_STORE for n in numbers):
-        raise UsageProblem(f"--store-ids: store numbers must be between 1 and {MAX_STORE}, got {store_ids!r}")
+        raise UsageError(f"--store-ids: store numbers must be between 1 and {MAX_STORE}, got {store_ids!r}")
     if len(set(numbers)) != len(numbers):
-        raise UsageProblem(f"--store-ids: a store is listed twice in {store_ids!r}")
+        raise UsageError(f"--store-ids: a store is listed twice in {store_ids!r}")
     return tuple(sorted(numbers))
 
 
@@ -43,20 +45,32 @@ def _parse_date(option: str, text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise UsageProblem(f"{option}: expected a date as YYYY-MM-DD, got {text!r}") from None
+        raise UsageError(f"{option}: expected a date as YYYY-MM-DD, got {text!r}") from None
 
 
 def _day_count(start: date, days: int | None, end: str | None) -> int:
+    from storesim._keys import MAX_DAY
+    from storesim._time import epoch_day
+
+    last_allowed = date(1970, 1, 1) + timedelta(days=MAX_DAY)
+    if not 0 <= epoch_day(start) <= MAX_DAY:
+        raise UsageError(f"--start: must be between 1970-01-01 and {last_allowed}, got {start}")
     if days is not None and end is not None:
-        raise UsageProblem("--days / --end: give at most one of them")
+        raise UsageError("--days / --end: give at most one of them")
     if end is not None:
         last = _parse_date("--end", end)
         if last < start:
-            raise UsageProblem(f"--end: {last} is before --start {start}")
+            raise UsageError(f"--end: {last} is before --start {start}")
+        if last > last_allowed:
+            raise UsageError(f"--end: must be at most {last_allowed}, got {last}")
         return (last - start).days + 1
     count = 1 if days is None else days
     if count < 1:
-        raise UsageProblem(f"--days: must be at least 1, got {count}")
+        raise UsageError(f"--days: must be at least 1, got {count}")
+    if count > (last_allowed - start).days + 1:
+        raise UsageError(
+            f"--days: the run would end after {last_allowed}, the last day storesim can simulate"
+        )
     return count
 
 
@@ -66,38 +80,64 @@ def _writable_dir(out: Path) -> Path:
         with tempfile.TemporaryFile(dir=out):
             pass
     except OSError as exc:
-        raise UsageProblem(f"--out: cannot write to {out}: {exc.strerror or exc}") from None
+        raise UsageError(f"--out: cannot write to {out}: {exc.strerror or exc}") from None
     return out
 
 
 def simulate_command(
     out: Annotated[Path, typer.Option("--out", help="Directory for one file per topic.", show_default=False)],
-    start: Annotated[str, typer.Option("--start", help="First simulated day (store-local), YYYY-MM-DD.", show_default=False)],
-    stores: Annotated[int | None, typer.Option("--stores", help="Simulate stores 1..N.", show_default=False)] = None,
+    start: Annotated[
+        str,
+        typer.Option("--start", help="First simulated day (store-local), YYYY-MM-DD.", show_default=False),
+    ],
+    stores: Annotated[
+        int | None, typer.Option("--stores", help="Simulate stores 1..N.", show_default=False)
+    ] = None,
     store_ids: Annotated[
         str | None, typer.Option("--store-ids", help="Simulate these stores, e.g. 1,4,5.", show_default=False)
     ] = None,
-    days: Annotated[int | None, typer.Option("--days", help="Number of days [default: 1].", show_default=False)] = None,
-    end: Annotated[str | None, typer.Option("--end", help="Last simulated day, instead of --days.", show_default=False)] = None,
-    seed: Annotated[
-        int | None, typer.Option("--seed", help="Random seed [default: SEED, else a random one, printed].", show_default=False)
+    days: Annotated[
+        int | None, typer.Option("--days", help="Number of days [default: 1].", show_default=False)
     ] = None,
-    output_format: Annotated[str, typer.Option("--format", help="avro (container files) or json (JSON lines).")] = "avro",
+    end: Annotated[
+        str | None, typer.Option("--end", help="Last simulated day, instead of --days.", show_default=False)
+    ] = None,
+    seed: Annotated[
+        int | None,
+        typer.Option(
+            "--seed",
+            help="Random seed [default: SEED, else a random one, shown in the summary].",
+            show_default=False,
+        ),
+    ] = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="avro (container files) or json (JSON lines).")
+    ] = "avro",
     data: Annotated[
         Path | None,
-        typer.Option("--data", help="Directory written by storesim-data-loader [default: build it in memory].", show_default=False),
+        typer.Option(
+            "--data",
+            help="Directory written by storesim-data-loader [default: build it in memory].",
+            show_default=False,
+        ),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
 ) -> None:
     """Run the whole chain for some stores and days in one process, as fast as it goes, into files."""
     from storesim.data import build_dataset, load_dataset
     from storesim.embedded import SimulationPlan, simulate
-    from storesim.events import FileSink
-    from storesim.settings import FootTrafficSettings, LedgerSettings, PosSettings, RegisterSettings, ShelfSettings
+    from storesim.events import FileSink, OutputFormat
+    from storesim.settings import (
+        FootTrafficSettings,
+        LedgerSettings,
+        PosSettings,
+        RegisterSettings,
+        ShelfSettings,
+    )
     from storesim.world import stores as make_stores
 
     if output_format not in ("avro", "json"):
-        raise UsageProblem(f"--format: must be avro or json, got {output_format!r}")
+        raise UsageError(f"--format: must be avro or json, got {output_format!r}")
     numbers = _store_numbers(stores, store_ids)
     first_day = _parse_date("--start", start)
     day_count = _day_count(first_day, days, end)
@@ -120,8 +160,11 @@ def simulate_command(
     dataset = load_dataset(data) if data is not None else build_dataset(first_day, last_day)
     from storesim.cli._report import print_summary, progress_bar
 
-    with FileSink(target, names, "avro" if output_format == "avro" else "json", plan.seed) as sink:
-        with progress_bar(plan.utc_window, enabled=not quiet and sys.stderr.isatty()) as progress:
-            summary = simulate(plan, dataset, sink.write, progress)
+    fmt: OutputFormat = "avro" if output_format == "avro" else "json"
+    with (
+        FileSink(target, names, fmt, plan.seed) as sink,
+        progress_bar(plan.utc_window, enabled=not quiet and sys.stderr.isatty()) as progress,
+    ):
+        summary = simulate(plan, dataset, sink.write, progress)
     if not quiet:
         print_summary(summary, sink.paths)

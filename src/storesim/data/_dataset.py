@@ -77,7 +77,9 @@ def load_dataset(directory: Path) -> Dataset:
     ]
     for path in paths:
         if not path.is_file():
-            raise DatasetError(f"{path} does not exist (build it with: storesim-data-loader build --out {directory})")
+            raise DatasetError(
+                f"{path} does not exist (build it with: storesim-data-loader build --out {directory})"
+            )
     return dataset_from_tables(
         pq.read_table(paths[0]), pq.read_table(paths[1]), loader.read_daily_discounts_csv(paths[2])
     )

@@ -65,7 +65,8 @@ class SimulationPlan:
         for topic, (variable, name) in names.items():
             if name in seen:
                 raise SettingsError(
-                    f"invalid setting {variable}={name}: the {seen[name]} and {topic} topics would share one name"
+                    f"invalid setting {variable}={name}: "
+                    f"the {seen[name]} and {topic} topics would share one name"
                 )
             if "/" in name or name.startswith("."):
                 raise SettingsError(f"invalid setting {variable}={name}: not usable as a file name")

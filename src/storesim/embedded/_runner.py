@@ -78,7 +78,9 @@ class _StoreStream:
             force_checkout_if_empty=plan.pos.force_checkout_if_empty,
             max_session_age=plan.pos.max_session_age_sec,
         )
-        self.register = RegisterEngine(plan.seed, store) if plan.register.register_mode == "coherent" else None
+        self.register = (
+            RegisterEngine(plan.seed, store) if plan.register.register_mode == "coherent" else None
+        )
         coherent_ledger = plan.ledger.ledger_mode == "coherent"
         self.ledger = LedgerEngine(plan.seed, plan.ledger.refund_probability) if coherent_ledger else None
         self._out: list[tuple[int, int, str, Record]] = []
@@ -113,7 +115,9 @@ class _StoreStream:
         record = event.record
         try:
             if event.topic == SHELF_EVENTS:
-                self.pos.apply_shelf(event.key, record["event_type"], record["item_id"], record["quantity"] or 0)
+                self.pos.apply_shelf(
+                    event.key, record["event_type"], record["item_id"], record["quantity"] or 0
+                )
             elif event.topic == FOOT_TRAFFIC:
                 self.pos.open_session(event.key, record["entry_time"] // 1000, record["exit_time"] // 1000)
         except PosInputError:
@@ -135,19 +139,22 @@ class _StoreStream:
                     source.append((event.ts, order, event, session if event.topic == FOOT_TRAFFIC else None))
             heapq.heapify(source)
             while source:
-                ts, _, event, session = heapq.heappop(source)
+                ts, _, event, opened = heapq.heappop(source)
                 self._release(ts - 1)
                 yield from self._drain_before(ts)
                 self._emit((event,))
                 self._apply(event)
-                if session is not None:
-                    for action in self.shelf.actions(session, pricing):
+                if opened is not None:
+                    for action in self.shelf.actions(opened, pricing):
                         order += 1
                         heapq.heappush(source, (action.ts, order, action, None))
             day_end = day.start + 86400
             self._release(day_end - 1)
             yield from self._drain_before(day_end)
-        self._release(_FOREVER if self.ledger is None else self.plan_end())
+        # Refunds due after the run stay pending; every visit and shift has ended by now.
+        self._release(self.plan_end())
+        if self.register is not None:
+            self._emit(self.register.advance(_FOREVER))
         yield from self._drain_before(_FOREVER)
         self.summary.empty_sessions += self.pos.empty_sessions
         if self.ledger is not None:
@@ -176,10 +183,14 @@ def simulate(
     def pricing(day: date) -> DayPricing:
         return DayPricing(dataset.catalogue, dataset.discounts, day)
 
-    streams: list[Iterator[_Row]] = [iter(_StoreStream(plan, s, dataset.catalogue, pricing, summary)) for s in plan.stores]
+    streams: list[Iterator[_Row]] = [
+        iter(_StoreStream(plan, s, dataset.catalogue, pricing, summary)) for s in plan.stores
+    ]
     first, end = plan.utc_window
     if plan.register.register_mode == "standalone":
-        streams.append(_chain_rows(standalone_register(plan.seed, first, end, plan.register.delay_between_sequences)))
+        streams.append(
+            _chain_rows(standalone_register(plan.seed, first, end, plan.register.delay_between_sequences))
+        )
     if plan.ledger.ledger_mode == "standalone":
         streams.append(
             _chain_rows(

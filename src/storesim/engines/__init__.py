@@ -8,7 +8,13 @@ from storesim.engines.ledger import REFUND_REASONS, LedgerEngine
 from storesim.engines.pos import PosEngine, PosInputError
 from storesim.engines.register import RegisterEngine, register_amounts
 from storesim.engines.shelf import MAX_ACTIONS, MIN_ACTIONS, ShelfEngine
-from storesim.engines.standalone import SAMPLE_ITEMS, SEED_PRODUCTS, SEED_STORES, standalone_ledger, standalone_register
+from storesim.engines.standalone import (
+    SAMPLE_ITEMS,
+    SEED_PRODUCTS,
+    SEED_STORES,
+    standalone_ledger,
+    standalone_register,
+)
 
 __all__ = [
     "MAX_ACTIONS",

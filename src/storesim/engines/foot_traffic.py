@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from storesim._keys import CustomerKey, customer_id, keyed_rng
 from storesim._time import LocalDay
 from storesim.events._topics import FOOT_TRAFFIC, FOOT_TRAFFIC_REALISTIC, Emitted
-from storesim.world import WEEKDAYS, SlotPicker, Store, TrafficVolume, daily_customers, slot_weights, trip_minutes
+from storesim.world import (
+    WEEKDAYS,
+    SlotPicker,
+    Store,
+    TrafficVolume,
+    daily_customers,
+    slot_weights,
+    trip_minutes,
+)
 
 __all__ = ["FootTrafficEngine", "Session"]
 
@@ -51,7 +59,9 @@ class FootTrafficEngine:
         for seq, (entry, _, minutes, label) in enumerate(draws):
             key = CustomerKey(store.number, day.number, seq)
             sessions.append(
-                Session(customer_id(self.seed, key), key, store, day, entry, entry + minutes * 60, minutes, label)
+                Session(
+                    customer_id(self.seed, key), key, store, day, entry, entry + minutes * 60, minutes, label
+                )
             )
         return sessions
 

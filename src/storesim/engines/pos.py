@@ -80,7 +80,9 @@ class PosEngine:
             cart.lines[item_id] = held + quantity
         elif event_type == "putback":
             if quantity > held:
-                raise PosInputError("putback-exceeds-cart", f"putback of {quantity} {item_id}, cart holds {held}")
+                raise PosInputError(
+                    "putback-exceeds-cart", f"putback of {quantity} {item_id}, cart holds {held}"
+                )
             if quantity == held:
                 del cart.lines[item_id]
             else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from storesim._keys import decode_customer_id, derived_uuid, keyed_rng
 from storesim._time import local_day
+from storesim.events._schemas import blank_record
 from storesim.events._topics import POS_EVENTS, Emitted, Record
 from storesim.world import Store, employee_id, shifts, terminal_id
 
@@ -44,41 +45,23 @@ class RegisterEngine:
         self._method_weights = [w for _, w in store.payment_mix]
 
     def _event(self, ts: int, key: str, event_type: str, **fields: object) -> Emitted:
-        record: Record = {
-            "event_type": event_type,
-            "employee_id": None,
-            "terminal_id": None,
-            "basket_id": None,
-            "customer_id": None,
-            "item_id": None,
-            "quantity": None,
-            "price": None,
-            "subtotal": None,
-            "tax": None,
-            "amount": None,
-            "payment_method": None,
-            "timestamp": ts * 1000,
-            "store_id": self.store.store_id,
-            "discount": None,
-            "total_price": None,
-            "transaction_id": None,
-        }
-        record.update(fields)
+        record = blank_record(POS_EVENTS)
+        record.update(event_type=event_type, timestamp=ts * 1000, store_id=self.store.store_id, **fields)
         return Emitted(ts, POS_EVENTS, key, record)
 
     def _logout(self, terminal: _Terminal) -> Emitted:
         ts = max(terminal.logout_at, terminal.busy_until)
         tid = terminal_id(self.store, terminal.index)
-        event = self._event(
-            ts, tid, "employee_logout", employee_id=terminal.employee, terminal_id=tid
-        )
+        event = self._event(ts, tid, "employee_logout", employee_id=terminal.employee, terminal_id=tid)
         terminal.employee = None
         return event
 
     def advance(self, now: int) -> list[Emitted]:
         """Logouts of every shift that has ended by ``now``."""
         return [
-            self._logout(t) for t in self._terminals if t.employee is not None and max(t.logout_at, t.busy_until) <= now
+            self._logout(t)
+            for t in self._terminals
+            if t.employee is not None and max(t.logout_at, t.busy_until) <= now
         ]
 
     def on_checkout(self, tx: Record) -> list[Emitted]:
@@ -102,7 +85,9 @@ class RegisterEngine:
             out.append(self._event(ts, tid, "employee_login", employee_id=terminal.employee, terminal_id=tid))
             ts += 2 + int(rng.random() * 5)
         basket = derived_uuid(tx["transaction_id"], "basket")
-        out.append(self._event(ts, customer, "basket_started", basket_id=basket, employee_id=terminal.employee))
+        out.append(
+            self._event(ts, customer, "basket_started", basket_id=basket, employee_id=terminal.employee)
+        )
         ts += 2 + int(rng.random() * 6)
         out.append(self._event(ts, customer, "customer_identified", customer_id=customer, basket_id=basket))
         for line in tx["items"]:
@@ -122,7 +107,11 @@ class RegisterEngine:
             )
         subtotal, tax, amount = register_amounts(tx, self.store.tax_rate_bp)
         ts += 2 + int(rng.random() * 4)
-        out.append(self._event(ts, customer, "subtotal_calculated", basket_id=basket, subtotal=subtotal / 100, tax=tax / 100))
+        out.append(
+            self._event(
+                ts, customer, "subtotal_calculated", basket_id=basket, subtotal=subtotal / 100, tax=tax / 100
+            )
+        )
         ts += 8 + int(rng.random() * 40)
         method = rng.choices(self._methods, self._method_weights)[0]
         out.append(

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 
 from storesim._keys import keyed_rng
 from storesim.engines.ledger import REFUND_REASONS
+from storesim.events._schemas import blank_record
 from storesim.events._topics import POS_EVENTS, REFUNDS, TRANSACTIONS, Emitted, Record
 
 __all__ = ["SAMPLE_ITEMS", "SEED_PRODUCTS", "SEED_STORES", "standalone_ledger", "standalone_register"]
@@ -49,10 +50,7 @@ def _ticks(first: int, end: int, interval: float) -> Iterator[tuple[int, int]]:
 
 
 def _register_event(ts: int, key: str, event_type: str, **fields: object) -> Emitted:
-    record: Record = dict.fromkeys(
-        ("employee_id", "terminal_id", "basket_id", "customer_id", "item_id", "quantity", "price")
-        + ("subtotal", "tax", "amount", "payment_method", "store_id", "discount", "total_price", "transaction_id")
-    )
+    record = blank_record(POS_EVENTS)
     record.update(event_type=event_type, timestamp=ts * 1000, **fields)
     return Emitted(ts, POS_EVENTS, key, record)
 
@@ -74,7 +72,13 @@ def standalone_register(seed: int, start: int, end: int, delay: float) -> Iterat
                 quantity = 1 + int(rng.random() * 3)
                 subtotal += quantity * round(price * 100)
                 yield _register_event(
-                    ts, customer, "item_added", item_id=item_id, basket_id=basket, quantity=quantity, price=price
+                    ts,
+                    customer,
+                    "item_added",
+                    item_id=item_id,
+                    basket_id=basket,
+                    quantity=quantity,
+                    price=price,
                 )
             tax = (subtotal * _STANDALONE_TAX_BP + 5000) // 10000
             yield _register_event(
@@ -82,13 +86,20 @@ def standalone_register(seed: int, start: int, end: int, delay: float) -> Iterat
             )
             method = _PAYMENT_METHODS[int(rng.random() * len(_PAYMENT_METHODS))]
             yield _register_event(
-                ts, customer, "payment_completed", basket_id=basket, amount=(subtotal + tax) / 100, payment_method=method
+                ts,
+                customer,
+                "payment_completed",
+                basket_id=basket,
+                amount=(subtotal + tax) / 100,
+                payment_method=method,
             )
             yield _register_event(ts, terminal, "employee_logout", employee_id=employee, terminal_id=terminal)
 
 
-def standalone_ledger(seed: int, start: int, end: int, interval: float, refund_probability: float) -> Iterator[Emitted]:
-    """The ledger seed's loop: a random sale each tick and, with REFUND_PROBABILITY, a refund of a recent one."""
+def standalone_ledger(
+    seed: int, start: int, end: int, interval: float, refund_probability: float
+) -> Iterator[Emitted]:
+    """The ledger seed's loop: a sale each tick and, with REFUND_PROBABILITY, a refund of a recent one."""
     for day, first, last in _days(start, end):
         rng = keyed_rng(seed, 0, day, "ledger-standalone")
         recent: list[Record] = []

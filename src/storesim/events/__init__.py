@@ -1,7 +1,7 @@
 """Events: topics, their Avro schemas, the seeds' JSON shapes, and file sinks."""
 
 from storesim.events._files import FileSink, OutputFormat
-from storesim.events._schemas import json_record, parsed_schema, raw_schema, schema_dir
+from storesim.events._schemas import blank_record, json_record, parsed_schema, raw_schema, schema_dir
 from storesim.events._topics import (
     FOOT_TRAFFIC,
     FOOT_TRAFFIC_REALISTIC,
@@ -28,6 +28,7 @@ __all__ = [
     "FileSink",
     "OutputFormat",
     "Record",
+    "blank_record",
     "json_record",
     "parsed_schema",
     "raw_schema",

@@ -10,7 +10,7 @@ from typing import IO, Any, Literal, Self
 
 from fastavro.write import Writer
 
-from storesim.events._schemas import json_record, parsed_schema
+from storesim.events._schemas import json_record, raw_schema
 from storesim.events._topics import Record
 
 __all__ = ["FileSink", "OutputFormat"]
@@ -39,10 +39,13 @@ class FileSink:
     def _open(self, topic: str) -> None:
         path = self.out / f"{self._names[topic]}.{'avro' if self.format == 'avro' else 'jsonl'}"
         self.paths[topic] = path
+        handle: IO[Any]
         if self.format == "avro":
             handle = path.open("wb")
             marker = hashlib.blake2b(f"{self._seed}/{topic}".encode(), digest_size=16).digest()
-            self._writers[topic] = Writer(handle, parsed_schema(topic), sync_marker=marker)
+            # The source schema, not the parsed one: fastavro orders a parsed schema's keys differently in
+            # each process (set iteration), and the header must be the same bytes every time.
+            self._writers[topic] = Writer(handle, raw_schema(topic), sync_marker=marker)
         else:
             handle = path.open("w", encoding="utf-8")
         self._files[topic] = handle

@@ -19,7 +19,7 @@ import fastavro
 from storesim._time import iso_utc, ledger_utc
 from storesim.events._topics import TOPICS, Record
 
-__all__ = ["json_record", "parsed_schema", "raw_schema", "schema_dir"]
+__all__ = ["blank_record", "json_record", "parsed_schema", "raw_schema", "schema_dir"]
 
 _ADDITION = "storesim.addition"
 _EVENT_TYPES = "storesim.event_types"
@@ -43,6 +43,16 @@ def raw_schema(topic: str) -> dict[str, Any]:
         raise KeyError(f"unknown topic {topic!r}")
     result: dict[str, Any] = json.loads((schema_dir() / f"{topic}.avsc").read_text())
     return result
+
+
+@cache
+def _field_names(topic: str) -> tuple[str, ...]:
+    return tuple(f["name"] for f in raw_schema(topic)["fields"])
+
+
+def blank_record(topic: str) -> Record:
+    """Every field of the topic's record set to None: a start for event types that fill only some."""
+    return dict.fromkeys(_field_names(topic))
 
 
 @cache

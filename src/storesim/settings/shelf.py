@@ -30,5 +30,7 @@ class ShelfSettings(ComponentSettings):
     pg_db: str = "smart_shelf"
     pg_user: str = "bdt_user"
     pg_pass: str = "bdt_password"
-    daily_discount_table: str = Field("analytics.daily_discounts", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$")
+    daily_discount_table: str = Field(
+        "analytics.daily_discounts", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"
+    )
     seed: int | None = None

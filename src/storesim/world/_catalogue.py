@@ -58,7 +58,7 @@ def line_total_cents(quantity: int, price_cents: int, discount_pct: int) -> int:
 class DayPricing:
     """One day's prices and pick weights, computed once and shared by every store that day."""
 
-    __slots__ = ("_cumulative", "_items", "discount_pct", "day")
+    __slots__ = ("_cumulative", "_items", "day", "discount_pct")
 
     def __init__(self, catalogue: Catalogue, discounts: Discounts, day: date) -> None:
         self.day = day

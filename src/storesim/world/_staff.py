@@ -1,7 +1,8 @@
 """Registers, the employees who staff them and their shifts.
 
-A store's register day runs from opening to two hours after closing (the last customers still check
-out), split into an early and a late shift; every terminal has one employee per shift.
+A store's register day runs from opening to 105 minutes after closing (a visit lasts at most 90, and
+the last customers still check out), split into an early and a late shift; every terminal has one
+employee per shift.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from storesim.world._stores import Store
 
 __all__ = ["REGISTER_DAY_AFTER_CLOSE", "Shift", "employee_id", "shifts", "terminal_id"]
 
-REGISTER_DAY_AFTER_CLOSE = 2 * 3600
+REGISTER_DAY_AFTER_CLOSE = 105 * 60
 
 
 @dataclass(frozen=True, slots=True)

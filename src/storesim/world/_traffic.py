@@ -20,11 +20,11 @@ __all__ = [
     "TIME_SLOTS",
     "WEEKDAYS",
     "WEEKDAY_FACTORS",
+    "SlotPicker",
     "TimeSlot",
     "TrafficVolume",
     "daily_customers",
     "expected_customers",
-    "SlotPicker",
     "slot_weights",
     "trip_minutes",
 ]
