@@ -16,6 +16,7 @@ __all__ = ["RegisterEngine", "register_amounts"]
 
 COMPONENT = "register"
 _IDLE_AFTER_PAYMENT = 5
+_NEVER = 1 << 62
 
 
 def register_amounts(tx: Record, tax_rate_bp: int) -> tuple[int, int, int]:
@@ -43,6 +44,7 @@ class RegisterEngine:
         self._terminals = [_Terminal(i) for i in range(store.registers)]
         self._methods = [m for m, _ in store.payment_mix]
         self._method_weights = [w for _, w in store.payment_mix]
+        self._next_logout = _NEVER
 
     def _event(self, ts: int, key: str, event_type: str, **fields: object) -> Emitted:
         record = blank_record(POS_EVENTS)
@@ -58,11 +60,20 @@ class RegisterEngine:
 
     def advance(self, now: int) -> list[Emitted]:
         """Logouts of every shift that has ended by ``now``."""
-        return [
+        if now < self._next_logout:
+            return []
+        out = [
             self._logout(t)
             for t in self._terminals
             if t.employee is not None and max(t.logout_at, t.busy_until) <= now
         ]
+        self._schedule_next_logout()
+        return out
+
+    def _schedule_next_logout(self) -> None:
+        """When advance() next has work: it is called at every step of a run and is usually idle."""
+        pending = [max(t.logout_at, t.busy_until) for t in self._terminals if t.employee is not None]
+        self._next_logout = min(pending, default=_NEVER)
 
     def on_checkout(self, tx: Record) -> list[Emitted]:
         checkout_ts = tx["timestamp"] // 1000
@@ -126,4 +137,5 @@ class RegisterEngine:
             )
         )
         terminal.busy_until = ts + _IDLE_AFTER_PAYMENT
+        self._schedule_next_logout()
         return out

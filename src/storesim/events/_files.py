@@ -8,8 +8,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, Self
 
-from fastavro.write import Writer
-
+from storesim.events._avro import ContainerWriter
 from storesim.events._schemas import json_record, raw_schema
 from storesim.events._topics import Record
 
@@ -31,7 +30,7 @@ class FileSink:
         self._names = names
         self._seed = seed
         self._files: dict[str, IO[Any]] = {}
-        self._writers: dict[str, Writer] = {}
+        self._writers: dict[str, ContainerWriter] = {}
         self.paths: dict[str, Path] = {}
         for topic in names:
             self._open(topic)
@@ -43,9 +42,8 @@ class FileSink:
         if self.format == "avro":
             handle = path.open("wb")
             marker = hashlib.blake2b(f"{self._seed}/{topic}".encode(), digest_size=16).digest()
-            # The source schema, not the parsed one: fastavro orders a parsed schema's keys differently in
-            # each process (set iteration), and the header must be the same bytes every time.
-            self._writers[topic] = Writer(handle, raw_schema(topic), sync_marker=marker)
+            # The header carries schemas/ verbatim, so the same run writes the same bytes.
+            self._writers[topic] = ContainerWriter(handle, raw_schema(topic), marker)
         else:
             handle = path.open("w", encoding="utf-8")
         self._files[topic] = handle
