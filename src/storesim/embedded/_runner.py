@@ -138,16 +138,23 @@ class _StoreStream:
                     order += 1
                     source.append((event.ts, order, event, session if event.topic == FOOT_TRAFFIC else None))
             heapq.heapify(source)
+            out, number, pop, push = self._out, self.store.number, heapq.heappop, heapq.heappush
+            released = -1
             while source:
-                ts, _, event, opened = heapq.heappop(source)
-                self._release(ts - 1)
-                yield from self._drain_before(ts)
-                self._emit((event,))
+                ts, _, event, opened = pop(source)
+                if ts != released:  # several source events share an instant (a pickup and its weight change)
+                    released = ts
+                    self._release(ts - 1)
+                    while out and out[0][0] < ts:  # inlined _drain_before: this loop runs for every event
+                        when, seq, topic, record = pop(out)
+                        yield when, number, seq, topic, record
+                self._seq += 1
+                push(out, (ts, self._seq, event.topic, event.record))
                 self._apply(event)
                 if opened is not None:
                     for action in self.shelf.actions(opened, pricing):
                         order += 1
-                        heapq.heappush(source, (action.ts, order, action, None))
+                        push(source, (action.ts, order, action, None))
             day_end = day.start + 86400
             self._release(day_end - 1)
             yield from self._drain_before(day_end)
