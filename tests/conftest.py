@@ -82,37 +82,18 @@ def simulate(out: Path, *args: str, env: dict[str, str] | None = None, fmt: str 
     return run
 
 
+# Stores on three continents over a daylight-saving weekend (Europe switched on 2025-03-30).
+CHAIN_ARGS = ("--store-ids", "1,7,16,22", "--start", "2025-03-28", "--days", "4", "--seed", "20251107")
+CHAIN_ENV = {"BASE_DAILY_CUSTOMERS": "150"}
+
+
 @pytest.fixture(scope="session")
 def chain_run(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    """A multi-store, multi-day run that the invariant tests read (stores in three continents)."""
-    out = tmp_path_factory.mktemp("chain")
-    return simulate(
-        out,
-        "--store-ids",
-        "1,7,16,22",
-        "--start",
-        "2025-03-28",
-        "--days",
-        "4",
-        "--seed",
-        "20251107",
-        env={"BASE_DAILY_CUSTOMERS": "150"},
-    )
+    """The multi-store, multi-day run that the invariant and format tests read."""
+    return simulate(tmp_path_factory.mktemp("chain"), *CHAIN_ARGS, env=CHAIN_ENV)
 
 
 @pytest.fixture(scope="session")
 def chain_run_json(tmp_path_factory: pytest.TempPathFactory) -> Run:
-    out = tmp_path_factory.mktemp("chain-json")
-    return simulate(
-        out,
-        "--store-ids",
-        "1,7,16,22",
-        "--start",
-        "2025-03-28",
-        "--days",
-        "4",
-        "--seed",
-        "20251107",
-        env={"BASE_DAILY_CUSTOMERS": "150"},
-        fmt="json",
-    )
+    """The same run in JSON lines."""
+    return simulate(tmp_path_factory.mktemp("chain-json"), *CHAIN_ARGS, env=CHAIN_ENV, fmt="json")

@@ -9,21 +9,14 @@ from typing import Annotated
 
 import typer
 
-from storesim.cli._errors import UsageError, run_command
+from storesim.cli._errors import UsageError, command_app, run_command
 from storesim_dataloader._catalogue import read_catalogue
 from storesim_dataloader._discounts import DEFAULT_DATA_SEED, daily_discounts, weekly_discounts
 from storesim_dataloader._files import write_dataset
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(
-    name="storesim-data-loader",
-    help="Build storesim's store inventory and discounts.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+app = command_app("storesim-data-loader", "Build storesim's store inventory and discounts.")
 
 
 @app.callback()

@@ -7,20 +7,13 @@ import sys
 import typer
 
 from storesim import __version__
-from storesim.cli._errors import run_command
+from storesim.cli._errors import command_app, run_command
 from storesim.cli._schemas import schemas_app
 from storesim.cli._simulate import simulate_command
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(
-    name="storesim",
-    help="A coherent, deterministic retail-store event simulator.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
+app = command_app("storesim", "A coherent, deterministic retail-store event simulator.")
 app.command("simulate")(simulate_command)
 app.add_typer(schemas_app, name="schemas")
 

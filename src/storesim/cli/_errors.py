@@ -7,9 +7,21 @@ from collections.abc import Sequence
 
 import typer
 
-__all__ = ["UsageError", "run_command"]
+__all__ = ["UsageError", "command_app", "run_command"]
 
 EXIT_USAGE = 2
+
+
+def command_app(name: str, help_text: str) -> typer.Typer:
+    """A typer app whose errors run_command turns into one line (no rich panels, no tracebacks)."""
+    return typer.Typer(
+        name=name,
+        help=help_text,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+    )
 
 
 class UsageError(ValueError):
