@@ -7,6 +7,7 @@ import sys
 import typer
 
 from storesim import __version__
+from storesim.cli._admin import topics_app
 from storesim.cli._errors import command_app, run_command
 from storesim.cli._schemas import schemas_app
 from storesim.cli._simulate import simulate_command
@@ -16,6 +17,7 @@ __all__ = ["app", "main"]
 app = command_app("storesim", "A coherent, deterministic retail-store event simulator.")
 app.command("simulate")(simulate_command)
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(topics_app, name="topics")
 
 
 def _version(value: bool) -> None:

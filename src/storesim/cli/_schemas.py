@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from storesim.cli._admin import register_command
 from storesim.cli._errors import UsageError
 
 __all__ = ["schemas_app"]
@@ -22,6 +23,9 @@ def list_schemas() -> None:
     for topic in TOPICS:
         schema = raw_schema(topic)
         print(f"{topic}\t{schema['namespace']}.{schema['name']}\t{schema_dir() / f'{topic}.avsc'}")
+
+
+schemas_app.command("register")(register_command)
 
 
 @schemas_app.command("show")

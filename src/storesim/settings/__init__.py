@@ -1,6 +1,7 @@
 """One settings model per component, read from the seeds' environment variables."""
 
 from storesim.settings._base import ComponentSettings, SettingsError, load_settings
+from storesim.settings.admin import DLQ_TOPIC, AdminSettings
 from storesim.settings.foot_traffic import FootTrafficSettings
 from storesim.settings.ledger import LedgerSettings
 from storesim.settings.pos import PosSettings
@@ -8,6 +9,8 @@ from storesim.settings.register import RegisterSettings
 from storesim.settings.shelf import ShelfSettings
 
 __all__ = [
+    "DLQ_TOPIC",
+    "AdminSettings",
     "ComponentSettings",
     "FootTrafficSettings",
     "LedgerSettings",

@@ -1,0 +1,69 @@
+"""Creating storesim's topics: idempotent, and foot_traffic and shelf_events always co-partitioned.
+
+One POS replica must own partition i of both foot_traffic and shelf_events (the range assignor gives
+it both), which holds only while the two topics have the same number of partitions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from storesim.events import FOOT_TRAFFIC, SHELF_EVENTS
+
+__all__ = ["TopicPlan", "TopicsError", "create_topics", "plan_topics"]
+
+
+class TopicsError(RuntimeError):
+    """The topics could not be created or are inconsistent."""
+
+
+@dataclass(frozen=True, slots=True)
+class TopicPlan:
+    name: str
+    partitions: int
+    replication: int
+
+
+def plan_topics(names: dict[str, str], dlq: str, partitions: int, replication: int) -> list[TopicPlan]:
+    plans = [TopicPlan(name, partitions, replication) for name in names.values()]
+    return [*plans, TopicPlan(dlq, partitions, replication)]
+
+
+def create_topics(
+    bootstrap: str, plans: list[TopicPlan], names: dict[str, str], timeout: float = 30.0
+) -> list[str]:
+    """Creates the missing topics; returns the names it created. Existing ones are checked, not changed."""
+    # log_level 0: connection failures reach the user once, as the one-line error below, not per retry.
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    try:
+        existing = admin.list_topics(timeout=timeout).topics
+    except KafkaException as exc:
+        raise TopicsError(f"KAFKA_BROKER={bootstrap}: cannot reach Kafka: {exc.args[0]}") from None
+    missing = [p for p in plans if p.name not in existing]
+    if missing:
+        futures = admin.create_topics(
+            [
+                NewTopic(p.name, num_partitions=p.partitions, replication_factor=p.replication)
+                for p in missing
+            ],
+            operation_timeout=timeout,
+            request_timeout=timeout,
+        )
+        for name, future in futures.items():
+            try:
+                future.result(timeout)
+            except KafkaException as exc:
+                if exc.args[0].code() != exc.args[0].TOPIC_ALREADY_EXISTS:
+                    raise TopicsError(f"cannot create topic {name}: {exc.args[0].str()}") from None
+    counts = {name: len(meta.partitions) for name, meta in admin.list_topics(timeout=timeout).topics.items()}
+    foot, shelf = names[FOOT_TRAFFIC], names[SHELF_EVENTS]
+    if counts.get(foot) != counts.get(shelf):
+        raise TopicsError(
+            f"{foot} has {counts.get(foot)} partitions and {shelf} {counts.get(shelf)}: "
+            "they must be equal so that one POS replica owns all of a customer's events"
+        )
+    return [p.name for p in missing]
