@@ -1,0 +1,63 @@
+"""The metrics every service exports (storesim_ prefix, _total counters, _seconds histograms).
+
+No customer, cart or basket ids as labels: only topic, event type, component and reason, whose values
+are bounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["Metrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass
+class Metrics:
+    registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.produced = Counter(
+            "storesim_events_produced",
+            "Events delivered to Kafka (or Redis).",
+            ["topic", "event_type"],
+            registry=r,
+        )
+        self.consumed = Counter(
+            "storesim_events_consumed", "Events consumed.", ["topic", "event_type"], registry=r
+        )
+        self.produce_errors = Counter(
+            "storesim_produce_errors", "Events that could not be delivered.", ["topic"], registry=r
+        )
+        self.delivery_latency = Histogram(
+            "storesim_delivery_latency_seconds",
+            "Time from produce() to the broker's acknowledgement.",
+            ["topic"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.dead_lettered = Counter(
+            "storesim_dead_lettered",
+            "Messages sent to the dead-letter topic.",
+            ["topic", "reason"],
+            registry=r,
+        )
+        self.open_carts = Gauge("storesim_open_carts", "Carts of customers still in a store.", registry=r)
+        self.clock_lag = Gauge(
+            "storesim_sim_clock_lag_seconds",
+            "How far this service's processed simulated time trails the simulated clock.",
+            registry=r,
+        )
+        self.clock_speed = Gauge("storesim_sim_clock_speed", "Simulated seconds per wall second.", registry=r)
+        self.consumer_lag = Gauge(
+            "storesim_consumer_lag",
+            "Messages behind the end of the partition.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.sessions = Counter("storesim_sessions", "Store visits simulated.", ["store_id"], registry=r)
+        self.revenue = Counter("storesim_revenue", "Ledger revenue booked.", ["store_id"], registry=r)
