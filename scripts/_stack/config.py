@@ -11,8 +11,12 @@ KAFKA_VERSION = "4.1.2"
 SCALA_VERSION = "2.13"
 # Kafka 4.1 logs through slf4j 1.7 (its own pom's slf4j-api); the distribution binds it to log4j2.
 LOG4J_VERSION = "2.24.3"
-APICURIO_VERSION = "3.3.3"
-DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+# The newest 3.x on Maven Central that runs on Java 17: 3.3.x is compiled for Java 21 (class files 65),
+# which Debian 12 does not package.
+APICURIO_VERSION = "3.0.9"
+# 2.8 is what `mvn dependency:...` runs on Maven 3.8. Unlike 3.x, its copy does not read the artifact's
+# parent pom, which Maven Central lacks for apicurio-registry-app 3.0.9.
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:2.8"
 
 HOST = "127.0.0.1"
 PG_USER = "bdt_user"

@@ -106,15 +106,23 @@ def _group_alive(pgid: int) -> bool:
     return False
 
 
-def stop(layout: Layout, name: str, *, first_signal: int = signal.SIGTERM, timeout: float = 30.0) -> str:
-    """Stops the recorded process and its process group: `first_signal`, then SIGKILL after `timeout`."""
+def stop(
+    layout: Layout,
+    name: str,
+    *,
+    first_signal: int = signal.SIGTERM,
+    whole_group: bool = True,
+    timeout: float = 30.0,
+) -> str:
+    """Stops the recorded process and its process group: `first_signal` (to the whole group, or to the
+    leader alone when it shuts its children down itself), then SIGKILL to the group after `timeout`."""
     pid = recorded_pid(layout, name)
     if pid is None:
         forget(layout, name)
         return "not running"
     # The service leads its own session, so its process group id is its PID; signal only that group.
     group = pid if os.getpgid(pid) == pid else None
-    if group is not None and first_signal == signal.SIGTERM:
+    if group is not None and whole_group:
         os.killpg(group, first_signal)
     else:
         os.kill(pid, first_signal)

@@ -1,0 +1,1 @@
+"""The implementation of scripts/stack: install, start, check and stop the local infrastructure."""

@@ -1,0 +1,158 @@
+"""`scripts/stack install|up|down|status [--only NAME,...]`: Kafka, a schema registry, Redis, PostgreSQL."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from . import probes, procs
+from .config import HOST, SERVICES, Layout, log
+from .install import install
+from .services import SERVICES as DEFINITIONS
+from .services import Service, StackError
+
+T = TypeVar("T")
+
+
+def _in_parallel(names: Sequence[str], work: Callable[[str], T]) -> dict[str, T | BaseException]:
+    """Runs `work(name)` for every name at once; each result, or the exception it raised."""
+    with ThreadPoolExecutor(max_workers=max(len(names), 1)) as pool:
+        futures = {name: pool.submit(work, name) for name in names}
+    return {name: future.exception() or future.result() for name, future in futures.items()}
+
+
+def _bring_up(layout: Layout, service: Service) -> str:
+    """Starts `service` unless it already runs and answers; waits until it is ready. Says what it did."""
+    pid = procs.recorded_pid(layout, service.name)
+    if pid is not None and probes.quietly(lambda: service.ready(layout)):
+        if service.finish is not None:
+            service.finish(layout)
+        return f"already running (pid {pid})"
+    started = time.monotonic()
+    if pid is None:
+        procs.forget(layout, service.name)
+        busy = [port for port in service.ports(layout) if probes.port_open(HOST, port)]
+        if busy:
+            raise StackError(
+                f"{service.name}: port {', '.join(map(str, busy))} on {HOST} is taken by a process that this "
+                "script did not start; stop it or choose other ports (STORESIM_*_PORT)"
+            )
+        process = service.launch(layout)
+        pid = process.pid
+
+        def gave_up() -> bool:
+            return process.poll() is not None
+
+    else:
+        recorded = pid
+
+        def gave_up() -> bool:
+            return not procs.is_alive(recorded)
+
+    if not probes.wait_until(lambda: service.ready(layout), service.deadline, give_up=gave_up):
+        why = "exited" if gave_up() else f"was not ready within {service.deadline:.0f}s"
+        if gave_up():
+            procs.forget(layout, service.name)
+        tail = procs.log_tail(layout, service.name)
+        raise StackError(f"{service.name} {why}; last lines of {layout.log_file(service.name)}:\n{tail}")
+    if service.finish is not None:
+        service.finish(layout)
+    return f"started in {time.monotonic() - started:.1f}s (pid {pid})"
+
+
+def up(layout: Layout, names: Sequence[str]) -> int:
+    install(layout, names)
+    began = time.monotonic()
+    outcomes = _in_parallel(names, lambda name: _bring_up(layout, DEFINITIONS[name]))
+    failed = False
+    for name, outcome in outcomes.items():
+        if isinstance(outcome, BaseException):
+            failed = True
+            log(f"{name}: FAILED: {outcome}")
+        else:
+            log(f"{name}: {outcome}, {layout.address(name)}")
+    if failed:
+        log("some services did not start; `scripts/stack down` stops the others")
+        return 1
+    env_file = layout.state / "env"
+    env_file.write_text("".join(f"{line}\n" for line in layout.env_lines()))
+    log(f"ready in {time.monotonic() - began:.1f}s; settings in {env_file}")
+    return 0
+
+
+def down(layout: Layout, names: Sequence[str]) -> int:
+    def stop(name: str) -> str:
+        service = DEFINITIONS[name]
+        return procs.stop(
+            layout, name, first_signal=service.stop_signal, whole_group=service.stop_whole_group, timeout=30
+        )
+
+    failed = False
+    for name, outcome in _in_parallel(names, stop).items():
+        failed |= isinstance(outcome, BaseException)
+        log(f"{name}: {outcome}")
+    return 1 if failed else 0
+
+
+def _status(layout: Layout, name: str) -> dict[str, Any]:
+    pid = procs.recorded_pid(layout, name)
+    answering = pid is not None and probes.quietly(lambda: DEFINITIONS[name].ready(layout))
+    state = "running" if answering else ("unresponsive" if pid is not None else "stopped")
+    rss = procs.rss_mib(pid) if pid is not None else None
+    return {"name": name, "state": state, "pid": pid, "address": layout.address(name), "rss_mib": rss}
+
+
+def status(layout: Layout, names: Sequence[str], as_json: bool) -> int:
+    found = _in_parallel(names, lambda name: _status(layout, name))
+    rows = [row for row in found.values() if isinstance(row, dict)]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+    for row in [] if as_json else rows:
+        rss = f"  rss {row['rss_mib']:.0f} MiB" if row["rss_mib"] is not None else ""
+        print(f"{row['name']:<9} {row['state']:<12} pid {row['pid'] or '-':<8} {row['address']}{rss}")
+    return 0 if len(rows) == len(names) and all(row["state"] == "running" for row in rows) else 3
+
+
+def _services(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = sorted(set(names) - set(SERVICES))
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"choose from {','.join(SERVICES)} (got {text!r})")
+    return [name for name in SERVICES if name in names]
+
+
+def main(argv: Sequence[str], repo: Path) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/stack", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for command, text in (
+        ("install", "download Kafka and Apicurio into the cache, apt-install Redis and PostgreSQL"),
+        ("up", "install if needed, start what is not running, wait until every service answers"),
+        ("down", "stop the processes `up` started"),
+        ("status", "one line per service; exit 0 only if all of them run and answer"),
+    ):
+        sub = commands.add_parser(command, help=text, description=text)
+        sub.add_argument("--only", type=_services, default=list(SERVICES), help="e.g. kafka,redis")
+        if command == "status":
+            sub.add_argument("--json", action="store_true", help="print the statuses as JSON")
+    args = parser.parse_args(argv)
+    layout = Layout.load(repo)
+    names: list[str] = args.only
+    try:
+        if args.command == "install":
+            started = time.monotonic()
+            install(layout, names)
+            log(f"installed in {time.monotonic() - started:.1f}s")
+            return 0
+        if args.command == "up":
+            return up(layout, names)
+        if args.command == "down":
+            return down(layout, names)
+        return status(layout, names, args.json)
+    except StackError as error:
+        log(str(error))
+        return 1

@@ -1,0 +1,69 @@
+"""The local infrastructure (scripts/stack) as session fixtures for the integration tests.
+
+`stack` brings the stack up (installing it on first use) and, at the end of the session, stops the
+services that it started itself; services that were already running before the session stay up.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+STACK = REPO / "scripts" / "stack"
+COLD_INSTALL_TIMEOUT = 15 * 60
+SERVICES = ("kafka", "registry", "redis", "postgres")
+
+
+def stack_status() -> list[dict[str, object]]:
+    """`scripts/stack status --json`: one entry per service with its name, state, pid and address."""
+    result = subprocess.run(
+        [str(STACK), "status", "--json"], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+    )
+    rows: list[dict[str, object]] = json.loads(result.stdout)
+    return rows
+
+
+def read_env(path: Path) -> dict[str, str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[dict[str, str]]:
+    """The settings of the running stack (.stack/env as a dict), starting it if needed."""
+    # A service with a live recorded PID (running, or still starting) was not started by this session.
+    there_before = {str(row["name"]) for row in stack_status() if row["pid"] is not None}
+    started_here = [name for name in SERVICES if name not in there_before]
+    try:
+        subprocess.run([str(STACK), "up"], cwd=REPO, check=True, timeout=COLD_INSTALL_TIMEOUT)
+        yield read_env(REPO / ".stack" / "env")
+    finally:
+        if started_here:
+            subprocess.run(
+                [str(STACK), "down", "--only", ",".join(started_here)], cwd=REPO, check=False, timeout=300
+            )
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(stack: dict[str, str]) -> str:
+    return stack["KAFKA_BROKER"]
+
+
+@pytest.fixture(scope="session")
+def registry_url(stack: dict[str, str]) -> str:
+    return stack["SCHEMA_REGISTRY_URL"]
+
+
+@pytest.fixture(scope="session")
+def redis_address(stack: dict[str, str]) -> tuple[str, int]:
+    return stack["REDIS_HOST"], int(stack["REDIS_PORT"])
+
+
+@pytest.fixture(scope="session")
+def pg_dsn(stack: dict[str, str]) -> str:
+    return f"postgresql://{stack['PG_USER']}:{stack['PG_PASS']}@{stack['PG_HOST']}:{stack['PG_PORT']}/{stack['PG_DB']}"

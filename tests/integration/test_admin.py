@@ -1,0 +1,151 @@
+"""`storesim topics create` and `storesim schemas register` against real Kafka and a real registry."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from storesim.events import TOPICS, raw_schema
+from storesim.kafka import value_schema
+
+STORESIM = str(Path(sys.executable).with_name("storesim"))
+TOPIC_VARIABLES = {
+    "foot_traffic": "FOOT_TOPIC",
+    "foot_traffic_realistic": "KAFKA_TOPIC_REALISTIC",
+    "shelf_events": "SHELF_TOPIC",
+    "pos_transactions": "POS_TOPIC",
+    "pos_events": "POS_EVENTS_TOPIC",
+    "transactions": "TRANSACTIONS_TOPIC",
+    "refunds": "KAFKA_TOPIC_REFUNDS",
+}
+
+
+def admin_env(stack: dict[str, str], names: dict[str, str], **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in TOPIC_VARIABLES.values()}
+    env.update(KAFKA_BROKER=stack["KAFKA_BROKER"], SCHEMA_REGISTRY_URL=stack["SCHEMA_REGISTRY_URL"])
+    env.update({TOPIC_VARIABLES[topic]: name for topic, name in names.items()})
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def names() -> dict[str, str]:
+    """Topic names of this test only: the stack outlives test runs."""
+    run = uuid.uuid4().hex[:8]
+    return {topic: f"{topic}.{run}" for topic in TOPICS}
+
+
+def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [STORESIM, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_topics_are_created_once_with_equal_partition_counts(
+    stack: dict[str, str], names: dict[str, str]
+) -> None:
+    env = admin_env(stack, names, TOPIC_PARTITIONS="3", DLQ_TOPIC=f"dlq.{names['refunds']}")
+    first = run(["topics", "create"], env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("created") == 8
+    topics = AdminClient({"bootstrap.servers": stack["KAFKA_BROKER"]}).list_topics(timeout=10).topics
+    for name in [*names.values(), f"dlq.{names['refunds']}"]:
+        assert len(topics[name].partitions) == 3, name
+    again = run(["topics", "create"], env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("exists") == 8
+
+
+def test_co_partitioning_is_enforced(stack: dict[str, str], names: dict[str, str]) -> None:
+    admin = AdminClient({"bootstrap.servers": stack["KAFKA_BROKER"]})
+    admin.create_topics([NewTopic(names["shelf_events"], num_partitions=2, replication_factor=1)])[
+        names["shelf_events"]
+    ].result(30)
+    result = run(
+        ["topics", "create"], admin_env(stack, names, TOPIC_PARTITIONS="3", DLQ_TOPIC=f"d.{uuid.uuid4()}")
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert names["shelf_events"] in lines[0]
+    assert "partitions" in lines[0]
+
+
+def test_schemas_are_registered_backward_and_serve_a_schema_only_consumer(
+    stack: dict[str, str], names: dict[str, str]
+) -> None:
+    result = run(["schemas", "register"], admin_env(stack, names))
+    assert result.returncode == 0, result.stderr
+    url = stack["SCHEMA_REGISTRY_URL"]
+    client = SchemaRegistryClient({"url": url})
+    for topic, name in names.items():
+        subject = f"{name}-value"
+        latest = client.get_latest_version(subject)
+        assert json.loads(latest.schema.schema_str) == raw_schema(topic)
+        with urllib.request.urlopen(f"{url}/config/{subject}", timeout=10) as response:
+            assert json.loads(response.read())["compatibilityLevel"] == "BACKWARD"
+
+    # A producer that may not register, and a consumer that knows the schema only through the registry.
+    serializer = AvroSerializer(
+        client,
+        value_schema("refunds").schema_str,  # the registered text: the registry matches it to its id
+        conf={"auto.register.schemas": False, "use.latest.version": False},
+    )
+    deserializer = AvroDeserializer(client)
+    context = SerializationContext(names["refunds"], MessageField.VALUE)
+    record = {
+        "event_type": "refund",
+        "refund_id": 7,
+        "original_transaction_id": 7,
+        "product_id": "A01",
+        "store_id": "STORE-001",
+        "customer_id": "c",
+        "refund_amount": 1.5,
+        "reason": "defective",
+        "timestamp": 1_762_500_000_000,
+    }
+    payload = serializer(record, context)
+    assert payload is not None
+    assert payload[0] == 0, "Confluent framing: magic byte 0, then the schema id"
+    decoded = deserializer(payload, context)
+    assert decoded["refund_amount"] == 1.5
+    assert decoded["reason"] == "defective"
+
+
+def test_backward_compatibility_rejects_a_breaking_change(
+    stack: dict[str, str], names: dict[str, str]
+) -> None:
+    assert run(["schemas", "register"], admin_env(stack, names)).returncode == 0
+    client = SchemaRegistryClient({"url": stack["SCHEMA_REGISTRY_URL"]})
+    breaking = raw_schema("refunds") | {
+        "fields": [*raw_schema("refunds")["fields"], {"name": "required_new", "type": "string"}]
+    }
+    compatible = raw_schema("refunds") | {
+        "fields": [
+            *raw_schema("refunds")["fields"],
+            {"name": "optional_new", "type": ["null", "string"], "default": None},
+        ]
+    }
+    subject = f"{names['refunds']}-value"
+    assert not client.test_compatibility(subject, Schema(json.dumps(breaking), "AVRO"))
+    assert client.test_compatibility(subject, Schema(json.dumps(compatible), "AVRO"))
+
+
+def test_an_unreachable_registry_is_one_line_and_exit_1(names: dict[str, str]) -> None:
+    env = {**os.environ, "SCHEMA_REGISTRY_URL": "http://127.0.0.1:9/apis/ccompat/v7"}
+    result = run(["schemas", "register"], env)
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "SCHEMA_REGISTRY_URL" in result.stderr
