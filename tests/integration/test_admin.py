@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient
@@ -17,40 +14,14 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from storesim.events import TOPICS, raw_schema
+from storesim.events import raw_schema
 from storesim.kafka import value_schema
-
-STORESIM = str(Path(sys.executable).with_name("storesim"))
-TOPIC_VARIABLES = {
-    "foot_traffic": "FOOT_TOPIC",
-    "foot_traffic_realistic": "KAFKA_TOPIC_REALISTIC",
-    "shelf_events": "SHELF_TOPIC",
-    "pos_transactions": "POS_TOPIC",
-    "pos_events": "POS_EVENTS_TOPIC",
-    "transactions": "TRANSACTIONS_TOPIC",
-    "refunds": "KAFKA_TOPIC_REFUNDS",
-}
-
-
-def admin_env(stack: dict[str, str], names: dict[str, str], **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in TOPIC_VARIABLES.values()}
-    env.update(KAFKA_BROKER=stack["KAFKA_BROKER"], SCHEMA_REGISTRY_URL=stack["SCHEMA_REGISTRY_URL"])
-    env.update({TOPIC_VARIABLES[topic]: name for topic, name in names.items()})
-    env.update(extra)
-    return env
+from tests.integration.helpers import admin_env, run, unique_names
 
 
 @pytest.fixture
 def names() -> dict[str, str]:
-    """Topic names of this test only: the stack outlives test runs."""
-    run = uuid.uuid4().hex[:8]
-    return {topic: f"{topic}.{run}" for topic in TOPICS}
-
-
-def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [STORESIM, *args], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
+    return unique_names()
 
 
 def test_topics_are_created_once_with_equal_partition_counts(

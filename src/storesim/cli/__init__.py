@@ -9,6 +9,7 @@ import typer
 from storesim import __version__
 from storesim.cli._admin import topics_app
 from storesim.cli._errors import command_app, run_command
+from storesim.cli._run import run_app
 from storesim.cli._schemas import schemas_app
 from storesim.cli._simulate import simulate_command
 
@@ -18,6 +19,7 @@ app = command_app("storesim", "A coherent, deterministic retail-store event simu
 app.command("simulate")(simulate_command)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(topics_app, name="topics")
+app.add_typer(run_app, name="run")
 
 
 def _version(value: bool) -> None:

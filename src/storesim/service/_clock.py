@@ -74,7 +74,7 @@ class RedisClock:
 
     def __init__(self, client: redis.Redis, wall_ms: Callable[[], int] = _wall_ms) -> None:
         self._client = client
-        self._wall_ms = wall_ms
+        self.wall_ms = wall_ms
         self._state: ClockState | None = None
 
     def set(self, state: ClockState) -> None:
@@ -95,4 +95,4 @@ class RedisClock:
 
     def now_ms(self, refresh: bool = False) -> int | None:
         state = self.state(refresh)
-        return None if state is None else state.now_ms(self._wall_ms())
+        return None if state is None else state.now_ms(self.wall_ms())

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from storesim.settings._base import ComponentSettings
+from storesim.settings._service import ServiceSettings
 from storesim.world import TrafficVolume
 
 __all__ = ["FootTrafficSettings"]
 
 
-class FootTrafficSettings(ComponentSettings):
+class FootTrafficSettings(ServiceSettings):
     kafka_broker: str = "kafka:9092"
     kafka_topic: str = Field("foot_traffic", min_length=1)
     kafka_topic_realistic: str = Field("foot_traffic_realistic", min_length=1)

@@ -1,0 +1,51 @@
+"""What every long-running service adds to its seed's variables: the registry, the output format,
+the ops port, the simulated range and stores, and the Redis that holds the clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
+from storesim._keys import MAX_STORE
+from storesim.settings._base import ComponentSettings
+
+__all__ = ["ServiceSettings"]
+
+
+class ServiceSettings(ComponentSettings):
+    schema_registry_url: str = Field("http://schema-registry:8081/apis/ccompat/v7", pattern=r"^https?://")
+    output_format: Literal["avro", "json"] = "avro"
+    metrics_port: int = Field(8000, ge=0, lt=65536)
+    store_ids: Annotated[tuple[int, ...], NoDecode] = (1, 2, 3)
+    sim_start: datetime | None = None
+    sim_end: datetime | None = None
+    redis_host: str = "redis"
+    redis_port: int = Field(6379, gt=0, lt=65536)
+    redis_db: int = Field(0, ge=0)
+
+    @field_validator("store_ids", mode="before")
+    @classmethod
+    def _parse_store_ids(cls, value: object) -> object:
+        """STORE_IDS is written as in the CLI: 1,4,5."""
+        if isinstance(value, str):
+            parts = [part.strip() for part in value.split(",") if part.strip()]
+            if not parts or not all(part.isdigit() for part in parts):
+                raise ValueError("expected comma-separated store numbers such as 1,4,5")
+            value = tuple(int(part) for part in parts)
+        return value
+
+    @field_validator("store_ids")
+    @classmethod
+    def _check_store_ids(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(not 1 <= n <= MAX_STORE for n in value) or len(set(value)) != len(value):
+            raise ValueError(f"store numbers must be distinct and between 1 and {MAX_STORE}")
+        return tuple(sorted(value))
+
+    @field_validator("sim_start", "sim_end")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        """A naive instant is taken as UTC, as everywhere in storesim."""
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value

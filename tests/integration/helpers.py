@@ -1,0 +1,105 @@
+"""Helpers of the integration tests: the CLI as a subprocess, per-test topic names, consuming topics."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from confluent_kafka import Consumer
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from storesim.events import TOPICS
+
+STORESIM = str(Path(sys.executable).with_name("storesim"))
+ADMIN_TOPIC_VARIABLES = {
+    "foot_traffic": "FOOT_TOPIC",
+    "foot_traffic_realistic": "KAFKA_TOPIC_REALISTIC",
+    "shelf_events": "SHELF_TOPIC",
+    "pos_transactions": "POS_TOPIC",
+    "pos_events": "POS_EVENTS_TOPIC",
+    "transactions": "TRANSACTIONS_TOPIC",
+    "refunds": "KAFKA_TOPIC_REFUNDS",
+}
+
+
+def unique_names() -> dict[str, str]:
+    """Topic names of one test only: the stack outlives test runs."""
+    run = uuid.uuid4().hex[:8]
+    return {topic: f"{topic}.{run}" for topic in TOPICS}
+
+
+def base_env(stack: dict[str, str], **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ADMIN_TOPIC_VARIABLES.values()}
+    env.update(stack)
+    env.update(extra)
+    return env
+
+
+def admin_env(stack: dict[str, str], names: dict[str, str], **extra: str) -> dict[str, str]:
+    env = base_env(stack, **extra)
+    env.update({ADMIN_TOPIC_VARIABLES[topic]: name for topic, name in names.items()})
+    env.setdefault("DLQ_TOPIC", f"storesim.dlq.{names['refunds']}")
+    return env
+
+
+def run(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [STORESIM, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def prepare_topics(stack: dict[str, str], names: dict[str, str], partitions: int = 3) -> None:
+    env = admin_env(stack, names, TOPIC_PARTITIONS=str(partitions))
+    for command in (["topics", "create"], ["schemas", "register"]):
+        result = run(command, env)
+        assert result.returncode == 0, result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def plain(value: Any) -> Any:
+    return str(value) if isinstance(value, UUID) else value
+
+
+def consume(
+    stack: dict[str, str], topics: list[str], expected: int, deadline_seconds: float = 90
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """(topic, key, record) of every message, decoded only through the registry, until ``expected``."""
+    deserializer = AvroDeserializer(SchemaRegistryClient({"url": stack["SCHEMA_REGISTRY_URL"]}))
+    consumer = Consumer(
+        {
+            "bootstrap.servers": stack["KAFKA_BROKER"],
+            "group.id": f"test-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
+    consumer.subscribe(topics)
+    out: list[tuple[str, str, dict[str, Any]]] = []
+    deadline = time.monotonic() + deadline_seconds
+    try:
+        while len(out) < expected and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            topic = str(message.topic())
+            record = deserializer(message.value(), SerializationContext(topic, MessageField.VALUE))
+            key = (message.key() or b"").decode()
+            out.append((topic, key, {k: plain(v) for k, v in record.items()}))
+    finally:
+        consumer.close()
+    return out
