@@ -7,6 +7,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -103,3 +105,23 @@ def consume(
     finally:
         consumer.close()
     return out
+
+
+def readyz(port: int) -> int:
+    """The HTTP status of a service's /readyz (0 while nothing listens)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+    except (urllib.error.URLError, ConnectionError):
+        return 0
+
+
+def wait_ready(port: int, deadline_seconds: float = 30) -> bool:
+    deadline = time.monotonic() + deadline_seconds
+    while time.monotonic() < deadline:
+        if readyz(port) == 200:
+            return True
+        time.sleep(0.1)
+    return False

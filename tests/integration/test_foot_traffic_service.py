@@ -18,7 +18,15 @@ import redis
 from storesim.service import ClockState, RedisClock
 from storesim.services.foot_traffic import PROGRESS_KEY
 from tests.conftest import simulate
-from tests.integration.helpers import STORESIM, base_env, consume, free_port, prepare_topics, unique_names
+from tests.integration.helpers import (
+    STORESIM,
+    base_env,
+    consume,
+    free_port,
+    prepare_topics,
+    unique_names,
+    wait_ready,
+)
 
 REDIS_DB = "13"
 START, END = datetime(2025, 11, 3, tzinfo=UTC), datetime(2025, 11, 5, tzinfo=UTC)
@@ -26,14 +34,6 @@ START, END = datetime(2025, 11, 3, tzinfo=UTC), datetime(2025, 11, 5, tzinfo=UTC
 
 def canonical(record: dict[str, Any]) -> str:
     return json.dumps(record, sort_keys=True, default=str)
-
-
-def readyz(port: int) -> int:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as response:
-            return int(response.status)
-    except (urllib.error.HTTPError, urllib.error.URLError) as error:
-        return int(getattr(error, "code", 0))
 
 
 def test_a_backfill_sends_what_the_embedded_mode_writes(stack: dict[str, str], tmp_path: Path) -> None:
@@ -80,10 +80,7 @@ def test_a_backfill_sends_what_the_embedded_mode_writes(stack: dict[str, str], t
     service = subprocess.Popen([STORESIM, "run", "foot-traffic"], env=env, stderr=subprocess.PIPE, text=True)
     try:
         got = consume(stack, [names[t] for t in want], sum(len(r) for r in want.values()))
-        deadline = time.monotonic() + 20
-        while readyz(port) != 200 and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert readyz(port) == 200
+        assert wait_ready(port), "ready while it runs"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
             metrics = response.read().decode()
         assert (

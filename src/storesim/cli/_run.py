@@ -16,3 +16,12 @@ def foot_traffic() -> None:
     from storesim.settings import FootTrafficSettings
 
     raise typer.Exit(run_foot_traffic(FootTrafficSettings.from_env()))
+
+
+@run_app.command("clock")
+def clock() -> None:
+    """Own the simulated clock in Redis: SIM_START, TIME_SCALE, CLOCK_MODE (paced or backfill), SIM_END."""
+    from storesim.services.clock import run_clock
+    from storesim.settings import ClockSettings
+
+    raise typer.Exit(run_clock(ClockSettings.from_env()))

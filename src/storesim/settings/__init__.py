@@ -2,6 +2,7 @@
 
 from storesim.settings._base import ComponentSettings, SettingsError, load_settings
 from storesim.settings.admin import DLQ_TOPIC, AdminSettings
+from storesim.settings.clock import ClockSettings
 from storesim.settings.foot_traffic import FootTrafficSettings
 from storesim.settings.ledger import LedgerSettings
 from storesim.settings.pos import PosSettings
@@ -11,6 +12,7 @@ from storesim.settings.shelf import ShelfSettings
 __all__ = [
     "DLQ_TOPIC",
     "AdminSettings",
+    "ClockSettings",
     "ComponentSettings",
     "FootTrafficSettings",
     "LedgerSettings",

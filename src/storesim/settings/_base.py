@@ -32,10 +32,13 @@ class ComponentSettings(BaseSettings):
 
 
 def _describe(error: Any) -> str:
-    name = ".".join(str(part) for part in error["loc"]).upper() or "settings"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:  # a rule across settings: its message names them
+        return f"invalid settings: {message}"
+    name = ".".join(str(part) for part in error["loc"]).upper()
     value = error.get("input")
     shown = f"={value}" if isinstance(value, str | int | float) and not isinstance(value, bool) else ""
-    return f"invalid setting {name}{shown}: {error['msg']}"
+    return f"invalid setting {name}{shown}: {message}"
 
 
 S = TypeVar("S", bound=ComponentSettings)
