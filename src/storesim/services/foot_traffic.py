@@ -11,7 +11,7 @@ from __future__ import annotations
 import heapq
 import secrets
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import redis
 
@@ -131,7 +131,9 @@ def _open_feeds(
     settings: FootTrafficSettings, engine: FootTrafficEngine, client: redis.Redis, clock_start: int
 ) -> dict[int, _StoreFeed]:
     start = int(settings.sim_start.timestamp()) if settings.sim_start else clock_start
-    first = settings.sim_start.date() if settings.sim_start else date.fromtimestamp(clock_start)
+    first = (
+        settings.sim_start.date() if settings.sim_start else datetime.fromtimestamp(clock_start, UTC).date()
+    )
     last = settings.sim_end.date() if settings.sim_end else None
     progress = {int(k): int(v) for k, v in client.hgetall(PROGRESS_KEY).items()}
     return {
