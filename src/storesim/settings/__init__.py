@@ -1,6 +1,7 @@
 """One settings model per component, read from the seeds' environment variables."""
 
 from storesim.settings._base import ComponentSettings, SettingsError, load_settings
+from storesim.settings._postgres import PostgresSettings
 from storesim.settings.admin import DLQ_TOPIC, AdminSettings
 from storesim.settings.clock import ClockSettings
 from storesim.settings.foot_traffic import FootTrafficSettings
@@ -17,6 +18,7 @@ __all__ = [
     "FootTrafficSettings",
     "LedgerSettings",
     "PosSettings",
+    "PostgresSettings",
     "RegisterSettings",
     "SettingsError",
     "ShelfSettings",

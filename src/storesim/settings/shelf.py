@@ -6,12 +6,12 @@ from pathlib import Path
 
 from pydantic import Field
 
-from storesim.settings._base import ComponentSettings
+from storesim.settings._postgres import PostgresSettings
 
 __all__ = ["ShelfSettings"]
 
 
-class ShelfSettings(ComponentSettings):
+class ShelfSettings(PostgresSettings):
     kafka_broker: str = "kafka:9092"
     kafka_topic_shelf: str = Field("shelf_events", min_length=1)
     kafka_topic_foot: str = Field("foot_traffic", min_length=1)
@@ -25,12 +25,4 @@ class ShelfSettings(ComponentSettings):
     shelf_idle_sleep: float = Field(0.01, ge=0)
     putback_prob: float = Field(0.15, ge=0, le=1)
     store_file_retry_seconds: float = Field(10, gt=0)
-    pg_host: str = "postgres"
-    pg_port: int = Field(5432, gt=0, lt=65536)
-    pg_db: str = "smart_shelf"
-    pg_user: str = "bdt_user"
-    pg_pass: str = "bdt_password"
-    daily_discount_table: str = Field(
-        "analytics.daily_discounts", pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"
-    )
     seed: int | None = None
