@@ -38,6 +38,12 @@ class CustomerKey(NamedTuple):
     seq: int  # the visit's rank in that store-day, by entry time
 
 
+def _pack(key: CustomerKey) -> int:
+    """(store, day, visit) as one integer: the common core of customer ids and ledger ids."""
+    store, day, seq = key
+    return (store << _DAY_BITS | day) << _SEQ_BITS | seq
+
+
 def _digest(text: str, size: int) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=size).digest(), "big")
 
@@ -60,7 +66,7 @@ def customer_id(seed: int, key: CustomerKey) -> str:
     noise = _digest(f"{seed}/{store}/{day}/{seq}/customer", 10)
     high = noise >> 16  # 64 bits
     low_tag = noise & 0xFF
-    packed = (((store << _DAY_BITS | day) << _SEQ_BITS | seq) << 8) | low_tag  # 62 bits
+    packed = (_pack(key) << 8) | low_tag  # 62 bits
     value = (high & ~(0xF << 12)) | (0x8 << 12)  # version 8 in bits 76..79 of the UUID
     value = (value << 64) | (0b10 << 62) | packed  # RFC 9562 variant
     return str(uuid.UUID(int=value))
@@ -87,5 +93,4 @@ def ledger_transaction_id(key: CustomerKey, line: int) -> int:
     """The ledger's integer id: unique across the chain, and the same on every replay."""
     if not 0 <= line < MAX_LINES:
         raise ValueError(f"line {line} out of range")
-    store, day, seq = key
-    return (((store << _DAY_BITS | day) << _SEQ_BITS | seq) << _LINE_BITS) | line
+    return (_pack(key) << _LINE_BITS) | line

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-__all__ = ["LocalDay", "epoch_day", "iso_utc", "ledger_utc", "local_day", "parse_iso_utc"]
+__all__ = ["LocalDay", "day_date", "epoch_day", "iso_utc", "ledger_utc", "local_day", "parse_iso_utc"]
 
 _EPOCH = date(1970, 1, 1)
 
@@ -65,7 +65,12 @@ class LocalDay:
         return ts - self.start
 
 
+def day_date(number: int) -> date:
+    """The date of an epoch day number (the inverse of epoch_day)."""
+    return _EPOCH + timedelta(days=number)
+
+
 @cache
 def local_day(number: int, timezone: str) -> LocalDay:
     """The LocalDay of an epoch day number in a timezone (cached: every event of a store-day asks)."""
-    return LocalDay(_EPOCH + timedelta(days=number), timezone)
+    return LocalDay(day_date(number), timezone)

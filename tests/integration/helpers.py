@@ -118,10 +118,15 @@ def readyz(port: int) -> int:
         return 0
 
 
-def wait_ready(port: int, deadline_seconds: float = 30) -> bool:
+def wait_ready(service: subprocess.Popen[str], port: int, deadline_seconds: float = 30) -> bool:
+    """Polls /readyz until 200; between polls it waits on the process itself, so a crash ends the wait."""
     deadline = time.monotonic() + deadline_seconds
     while time.monotonic() < deadline:
         if readyz(port) == 200:
             return True
-        time.sleep(0.1)
+        try:
+            service.wait(timeout=0.1)
+        except subprocess.TimeoutExpired:
+            continue
+        return False  # the service exited before it was ready
     return False

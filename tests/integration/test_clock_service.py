@@ -17,7 +17,7 @@ def run_clock_until_ready(env: dict[str, str]) -> str:
     """Runs the clock service until it is ready (it has set or kept the clock), stops it, returns its log."""
     service = subprocess.Popen([STORESIM, "run", "clock"], env=env, stderr=subprocess.PIPE, text=True)
     try:
-        ready = wait_ready(int(env["METRICS_PORT"]))
+        ready = wait_ready(service, int(env["METRICS_PORT"]))
     finally:
         service.send_signal(signal.SIGTERM)
         _, stderr = service.communicate(timeout=15)

@@ -80,7 +80,7 @@ def test_a_backfill_sends_what_the_embedded_mode_writes(stack: dict[str, str], t
     service = subprocess.Popen([STORESIM, "run", "foot-traffic"], env=env, stderr=subprocess.PIPE, text=True)
     try:
         got = consume(stack, [names[t] for t in want], sum(len(r) for r in want.values()))
-        assert wait_ready(port), "ready while it runs"
+        assert wait_ready(service, port), "ready while it runs"
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
             metrics = response.read().decode()
         assert (

@@ -10,15 +10,14 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 from storesim._keys import decode_customer_id, derived_uuid
+from storesim._time import day_date
 from storesim.events._topics import POS_TRANSACTIONS, Emitted
 from storesim.world import Catalogue, DayPricing, line_total_cents, store_code
 
 __all__ = ["PosEngine", "PosInputError"]
-
-_EPOCH = date(1970, 1, 1)
 
 
 class PosInputError(ValueError):
@@ -107,7 +106,7 @@ class PosEngine:
             return None
         key = decode_customer_id(cart.customer_id)
         # The discounts in force on the visit's (local) day.
-        pricing = self._pricing(_EPOCH + timedelta(days=key.day))
+        pricing = self._pricing(day_date(key.day))
         items = []
         for item_id, quantity in cart.lines.items():
             price = self._items[item_id].price_cents

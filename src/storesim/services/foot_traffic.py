@@ -8,7 +8,6 @@ checkpoints, per store, the last instant it delivered, so a restart resumes inst
 
 from __future__ import annotations
 
-import heapq
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -34,13 +33,9 @@ def store_events(engine: FootTrafficEngine, shop: Store, first: date, last: date
     day = first
     while last is None or day < last:
         local = local_day(epoch_day(day), shop.timezone)
-        events = [
-            (e.ts, n, e)
-            for n, e in enumerate(ev for s in engine.sessions(shop, local) for ev in engine.events(s))
-        ]
-        heapq.heapify(events)
-        while events:
-            yield heapq.heappop(events)[2]
+        events = [event for session in engine.sessions(shop, local) for event in engine.events(session)]
+        # A stable sort by time: ties keep the embedded mode's order (by visit: session, entry, exit).
+        yield from sorted(events, key=lambda event: event.ts)
         day += timedelta(days=1)
 
 

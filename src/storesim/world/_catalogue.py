@@ -6,12 +6,13 @@ the same in every consumer that recomputes it.
 
 from __future__ import annotations
 
-import bisect
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import accumulate
+
+from storesim.world._weights import weighted_index
 
 __all__ = ["Catalogue", "DayPricing", "Discounts", "Item", "line_total_cents"]
 
@@ -71,8 +72,4 @@ class DayPricing:
         )
 
     def pick(self, rng: random.Random) -> Item:
-        index = bisect.bisect_right(self._cumulative, rng.random() * self._cumulative[-1])
-        return self._items[min(index, len(self._items) - 1)]
-
-    def pick_weight(self, item: Item) -> float:
-        return item.visibility * (1 + self.discount_pct.get(item.shelf_id, 0) / 100)
+        return self._items[weighted_index(self._cumulative, rng)]

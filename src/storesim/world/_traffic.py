@@ -7,13 +7,13 @@ varied by up to ±DAILY_VARIATION_PCT unless DISABLE_DAILY_VARIATION is set.
 
 from __future__ import annotations
 
-import bisect
 import math
 import random
 from dataclasses import dataclass
 from itertools import accumulate
 
 from storesim.world._stores import Store
+from storesim.world._weights import weighted_index
 
 __all__ = [
     "MAX_TRIP_MINUTES",
@@ -116,8 +116,7 @@ class SlotPicker:
         self._cumulative = list(accumulate(w[3] for w in windows))
 
     def pick(self, rng: random.Random) -> tuple[TimeSlot, int, int, float]:
-        index = bisect.bisect_right(self._cumulative, rng.random() * self._cumulative[-1])
-        return self._windows[min(index, len(self._windows) - 1)]
+        return self._windows[weighted_index(self._cumulative, rng)]
 
 
 def trip_minutes(rng: random.Random) -> int:
