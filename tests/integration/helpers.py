@@ -50,6 +50,7 @@ def admin_env(stack: dict[str, str], names: dict[str, str], **extra: str) -> dic
     env = base_env(stack, **extra)
     env.update({ADMIN_TOPIC_VARIABLES[topic]: name for topic, name in names.items()})
     env.setdefault("DLQ_TOPIC", f"storesim.dlq.{names['refunds']}")
+    env.setdefault("STORE_CONTROL_TOPIC", f"storesim.stores.{names['refunds']}")
     return env
 
 
@@ -130,3 +131,19 @@ def wait_ready(service: subprocess.Popen[str], port: int, deadline_seconds: floa
             continue
         return False  # the service exited before it was ready
     return False
+
+
+def message_count(stack: dict[str, str], topic: str) -> int:
+    """How many messages the topic holds (no transactions are used, so offsets count messages)."""
+    from confluent_kafka import TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": stack["KAFKA_BROKER"], "group.id": f"count-{uuid.uuid4()}"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        total = 0
+        for number in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, number), timeout=10)
+            total += high - low
+        return total
+    finally:
+        consumer.close()

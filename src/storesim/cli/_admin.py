@@ -18,15 +18,17 @@ def _fail(message: str) -> None:
 
 @topics_app.command("create")
 def create_topics_command() -> None:
-    """Create every topic (and the dead-letter topic) with TOPIC_PARTITIONS and TOPIC_REPLICATION_FACTOR."""
-    from storesim.kafka import TopicsError, create_topics, plan_topics
+    """Create every topic and the dead-letter topic (TOPIC_PARTITIONS, TOPIC_REPLICATION_FACTOR), and the
+    store-control topic (STORE_SLOTS partitions)."""
+    from storesim.kafka import TopicPlan, TopicsError, create_topics, plan_topics
     from storesim.settings import AdminSettings
 
     settings = AdminSettings.from_env()
     names = settings.topic_names()
-    plans = plan_topics(
-        names, settings.dlq_topic, settings.topic_partitions, settings.topic_replication_factor
-    )
+    plans = [
+        *plan_topics(names, settings.dlq_topic, settings.topic_partitions, settings.topic_replication_factor),
+        TopicPlan(settings.store_control_topic, settings.store_slots, settings.topic_replication_factor),
+    ]
     try:
         created = create_topics(settings.kafka_broker, plans, names)
     except TopicsError as exc:

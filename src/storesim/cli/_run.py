@@ -25,3 +25,48 @@ def clock() -> None:
     from storesim.settings import ClockSettings
 
     raise typer.Exit(run_clock(ClockSettings.from_env()))
+
+
+@run_app.command("shelf")
+def shelf() -> None:
+    """Pickups and putbacks of each session on foot_traffic, into REDIS_STREAM (or SHELF_OUTPUT=kafka)."""
+    from storesim.services.shelf import run_shelf
+    from storesim.settings import ShelfSettings
+
+    raise typer.Exit(run_shelf(ShelfSettings.from_env()))
+
+
+@run_app.command("redis-kafka-bridge")
+def redis_kafka_bridge() -> None:
+    """Forward REDIS_STREAM to Kafka's shelf_events, acknowledging only what Kafka confirmed."""
+    from storesim.services.bridge import run_bridge
+    from storesim.settings import BridgeSettings
+
+    raise typer.Exit(run_bridge(BridgeSettings.from_env()))
+
+
+@run_app.command("pos")
+def pos() -> None:
+    """Carts from foot_traffic and shelf_events, checked out to pos_transactions on simulated time."""
+    from storesim.services.pos import run_pos
+    from storesim.settings import PosSettings
+
+    raise typer.Exit(run_pos(PosSettings.from_env()))
+
+
+@run_app.command("register")
+def register() -> None:
+    """Each checkout as the register's event sequence on pos_events, for the stores this replica owns."""
+    from storesim.services.register import run_register
+    from storesim.settings import RegisterSettings
+
+    raise typer.Exit(run_register(RegisterSettings.from_env()))
+
+
+@run_app.command("ledger")
+def ledger() -> None:
+    """Ledger transactions and later refunds of each checkout, for the stores this replica owns."""
+    from storesim.services.ledger import run_ledger
+    from storesim.settings import LedgerSettings
+
+    raise typer.Exit(run_ledger(LedgerSettings.from_env()))

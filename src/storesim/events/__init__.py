@@ -1,7 +1,14 @@
 """Events: topics, their Avro schemas, the seeds' JSON shapes, and file sinks."""
 
 from storesim.events._files import FileSink, OutputFormat
-from storesim.events._schemas import blank_record, json_record, parsed_schema, raw_schema, schema_dir
+from storesim.events._schemas import (
+    blank_record,
+    json_record,
+    parsed_schema,
+    raw_schema,
+    record_from_json,
+    schema_dir,
+)
 from storesim.events._topics import (
     FOOT_TRAFFIC,
     FOOT_TRAFFIC_REALISTIC,
@@ -32,5 +39,6 @@ __all__ = [
     "json_record",
     "parsed_schema",
     "raw_schema",
+    "record_from_json",
     "schema_dir",
 ]

@@ -16,10 +16,10 @@ from typing import Any
 
 import fastavro
 
-from storesim._time import iso_utc, ledger_utc
+from storesim._time import iso_utc, ledger_utc, parse_iso_utc
 from storesim.events._topics import TOPICS, Record
 
-__all__ = ["blank_record", "json_record", "parsed_schema", "raw_schema", "schema_dir"]
+__all__ = ["blank_record", "json_record", "parsed_schema", "raw_schema", "record_from_json", "schema_dir"]
 
 _ADDITION = "storesim.addition"
 _EVENT_TYPES = "storesim.event_types"
@@ -98,3 +98,18 @@ def json_record(topic: str, record: Record) -> Record:
     shapes = _json_fields(topic)
     fields = shapes.get(record.get("event_type")) or shapes[None]
     return {name: (record[name] if convert is None else convert(record[name])) for name, convert in fields}
+
+
+def record_from_json(topic: str, document: dict[str, Any]) -> Record:
+    """The Avro-ready record of a seed-shaped JSON event (the inverse of :func:`json_record`).
+
+    Fields the seed's JSON leaves out (storesim's additions) come back as None. A missing seed field
+    raises KeyError, a malformed timestamp ValueError: the caller dead-letters the message.
+    """
+    shapes = _json_fields(topic)
+    fields = shapes.get(document.get("event_type")) or shapes[None]
+    record = blank_record(topic)
+    for name, convert in fields:
+        value = document[name]
+        record[name] = value if convert is None else parse_iso_utc(value) * 1000
+    return record

@@ -52,6 +52,7 @@ class EventProducer:
         conf.update(extra or {})
         self._producer = Producer(conf)
         self._serialisers: dict[str, _Serialise] = {}
+        self.failed = 0  # deliveries that failed since the owner last reset it
 
     def resolve_schemas(self) -> None:
         """Looks every value schema up in the registry (never registers); raises until all resolve."""
@@ -79,6 +80,21 @@ class EventProducer:
     def ready(self) -> bool:
         return len(self._serialisers) == len(self._names)
 
+    @property
+    def raw(self) -> Producer:
+        """The underlying producer, for bytes that need no serialiser (dead letters)."""
+        return self._producer
+
+    def registry_ping(self) -> bool:
+        """The registry answers (JSON output needs none)."""
+        if self._format == "json":
+            return True
+        try:
+            self._registry.get_subjects()
+        except Exception:  # connection errors surface unwrapped from the HTTP client
+            return False
+        return True
+
     def ping(self) -> bool:
         """Kafka answers a metadata request."""
         try:
@@ -95,6 +111,7 @@ class EventProducer:
 
         def delivered(error: KafkaError | None, _message: Message) -> None:
             if error is not None:
+                self.failed += 1
                 self._metrics.produce_errors.labels(topic=name).inc()
                 return
             self._metrics.produced.labels(topic=name, event_type=event_type).inc()

@@ -28,6 +28,7 @@ class ClockState:
     speed: float  # simulated seconds per wall second
     mode: ClockMode = "paced"
     end_ms: int | None = None  # a backfill's end (exclusive); paced clocks may have one too
+    seed: int | None = None  # the run's seed, for services started without SEED
 
     def now_ms(self, wall_ms: int) -> int:
         """Simulated time at the wall instant ``wall_ms``, never past the end."""
@@ -46,18 +47,21 @@ class ClockState:
         }
         if self.end_ms is not None:
             fields["end_ms"] = self.end_ms
+        if self.seed is not None:
+            fields["seed"] = self.seed
         return {key: str(value) for key, value in fields.items()}
 
     @classmethod
     def from_redis(cls, fields: dict[str, str]) -> ClockState:
         mode: ClockMode = "backfill" if fields.get("mode") == "backfill" else "paced"
-        end = fields.get("end_ms")
+        end, seed = fields.get("end_ms"), fields.get("seed")
         return cls(
             start_ms=int(fields["start_ms"]),
             anchor_ms=int(fields["anchor_ms"]),
             speed=float(fields["speed"]),
             mode=mode,
             end_ms=int(end) if end else None,
+            seed=int(seed) if seed else None,
         )
 
 
@@ -72,22 +76,25 @@ def _wall_ms() -> int:
 class RedisClock:
     """Reads (and, for the clock service, writes) the clock; caches the state between reads."""
 
-    def __init__(self, client: redis.Redis, wall_ms: Callable[[], int] = _wall_ms) -> None:
+    def __init__(
+        self, client: redis.Redis, wall_ms: Callable[[], int] = _wall_ms, namespace: str = "storesim"
+    ) -> None:
         self._client = client
+        self.key = f"{namespace}:clock"
         self.wall_ms = wall_ms
         self._state: ClockState | None = None
 
     def set(self, state: ClockState) -> None:
         pipe = self._client.pipeline(transaction=True)
-        pipe.delete(CLOCK_KEY)
-        pipe.hset(CLOCK_KEY, mapping=cast(Any, state.to_redis()))
+        pipe.delete(self.key)
+        pipe.hset(self.key, mapping=cast(Any, state.to_redis()))
         pipe.execute()
         self._state = state
 
     def state(self, refresh: bool = True) -> ClockState | None:
         """The clock as Redis holds it (None until the clock service has set it)."""
         if refresh or self._state is None:
-            fields: dict[Any, Any] = cast(Any, self._client.hgetall(CLOCK_KEY))
+            fields: dict[Any, Any] = cast(Any, self._client.hgetall(self.key))
             self._state = (
                 ClockState.from_redis({_text(k): _text(v) for k, v in fields.items()}) if fields else None
             )

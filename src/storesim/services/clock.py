@@ -6,6 +6,8 @@ jump back because a pod moved); changed settings set a new clock.
 
 from __future__ import annotations
 
+import secrets
+
 import redis
 
 from storesim.service import ClockState, RedisClock
@@ -23,18 +25,21 @@ def desired_clock(settings: ClockSettings, wall_ms: int) -> ClockState:
         speed=settings.time_scale,
         mode=settings.clock_mode,
         end_ms=int(settings.sim_end.timestamp() * 1000) if settings.sim_end is not None else None,
+        seed=settings.seed if settings.seed is not None else secrets.randbelow(2**31),
     )
 
 
-def _same_clock(a: ClockState, b: ClockState, explicit_start: bool) -> bool:
-    same_start = a.start_ms == b.start_ms or not explicit_start
-    return same_start and (a.speed, a.mode, a.end_ms) == (b.speed, b.mode, b.end_ms)
+def _same_clock(a: ClockState, b: ClockState, settings: ClockSettings) -> bool:
+    """Unset settings (SIM_START, SEED) keep what the running clock chose."""
+    same_start = a.start_ms == b.start_ms or settings.sim_start is None
+    same_seed = a.seed == b.seed or settings.seed is None
+    return same_start and same_seed and (a.speed, a.mode, a.end_ms) == (b.speed, b.mode, b.end_ms)
 
 
 def run_clock(settings: ClockSettings) -> int:
     runtime = ServiceRuntime("clock", settings.metrics_port).start()
     client = redis.Redis(settings.redis_host, settings.redis_port, settings.redis_db, socket_timeout=2)
-    clock = RedisClock(client)
+    clock = RedisClock(client, namespace=settings.sim_namespace)
     owned = {"set": False}
     runtime.health.add_ping("redis", lambda: bool(client.ping()))
     runtime.health.add_ping("clock", lambda: owned["set"])
@@ -45,7 +50,7 @@ def run_clock(settings: ClockSettings) -> int:
                 if not owned["set"]:
                     wanted = desired_clock(settings, clock.wall_ms())
                     current = clock.state(refresh=True)
-                    if current is not None and _same_clock(current, wanted, settings.sim_start is not None):
+                    if current is not None and _same_clock(current, wanted, settings):
                         runtime.log.info("keeping the clock", start_ms=current.start_ms, speed=current.speed)
                     else:
                         clock.set(wanted)

@@ -1,18 +1,17 @@
 """`storesim run foot-traffic`: the foot-traffic engine as a source service.
 
-It simulates the local days of STORE_IDS from SIM_START's date to SIM_END's (exclusive; open-ended
-without it) and sends each event when the simulated clock reaches it: sessions to KAFKA_TOPIC at entry,
-door events to KAFKA_TOPIC_REALISTIC. Events before SIM_START are skipped. After every flushed round it
-checkpoints, per store, the last instant it delivered, so a restart resumes instead of repeating.
+It simulates the local days of the stores it owns (its share of STORE_IDS, see StoreOwnership) from
+SIM_START's date to SIM_END's (exclusive; open-ended without it) and sends each event when the simulated
+clock reaches it: sessions to KAFKA_TOPIC at entry, door events to KAFKA_TOPIC_REALISTIC. Events before
+SIM_START are skipped. After every delivered round it publishes, per store, the instant up to which
+everything is in Kafka: the watermark the shelf waits for, and where a replica that takes the store over
+(or this one, restarted) resumes.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-
-import redis
 
 from storesim._time import epoch_day, local_day
 from storesim.engines import FootTrafficEngine
@@ -20,12 +19,15 @@ from storesim.events import FOOT_TRAFFIC, FOOT_TRAFFIC_REALISTIC, Emitted
 from storesim.kafka._producer import EventProducer
 from storesim.service import RedisClock
 from storesim.services._runtime import ServiceRuntime
+from storesim.services._wiring import add_pings, redis_client, run_seed
 from storesim.settings import FootTrafficSettings
+from storesim.streaming import StoreOwnership, Watermarks
 from storesim.world import Store, store
 
-__all__ = ["PROGRESS_KEY", "run_foot_traffic", "store_events"]
+__all__ = ["FOOT_STAGE", "run_foot_traffic", "store_events"]
 
-PROGRESS_KEY = "storesim:progress:foot-traffic"
+FOOT_STAGE = "foot-traffic"
+_SLICE = 3 * 3600
 
 
 def store_events(engine: FootTrafficEngine, shop: Store, first: date, last: date | None) -> Iterator[Emitted]:
@@ -46,7 +48,7 @@ class _StoreFeed:
         self._events = events
         self._skip_until = skip_until
         self.next: Emitted | None = None
-        self.last_sent = skip_until
+        self.marked = skip_until  # delivered up to here
         self._advance()
 
     def _advance(self) -> None:
@@ -57,83 +59,110 @@ class _StoreFeed:
     def due(self, now: int) -> Iterator[Emitted]:
         while self.next is not None and self.next.ts <= now:
             event = self.next
-            self.last_sent = event.ts
             self._advance()
             yield event
 
 
+class _FootTraffic:
+    def __init__(self, settings: FootTrafficSettings, runtime: ServiceRuntime) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.log = runtime.log
+        names = {FOOT_TRAFFIC: settings.kafka_topic, FOOT_TRAFFIC_REALISTIC: settings.kafka_topic_realistic}
+        self.producer = EventProducer(
+            settings.kafka_broker,
+            settings.schema_registry_url,
+            names,
+            runtime.metrics,
+            output_format=settings.output_format,
+        )
+        self.client = redis_client(settings)
+        self.clock = RedisClock(self.client, namespace=settings.sim_namespace)
+        self.marks = Watermarks(self.client, settings.sim_namespace, FOOT_STAGE)
+        self.ownership = StoreOwnership(
+            settings.kafka_broker,
+            settings.store_control_topic,
+            f"{settings.sim_namespace}.foot-traffic",
+            settings.store_ids,
+            on_revoke=self.on_revoke,
+            on_assign=self.on_assign,
+        )
+        self.feeds: dict[int, _StoreFeed] = {}
+        self.engine: FootTrafficEngine | None = None
+        self.clock_start = 0
+        self.behind = False
+        add_pings(runtime, self.producer, self.client, self.clock)
+        runtime.health.add_ping("stores", lambda: self.ownership.assigned)
+
+    def on_assign(self, owned: frozenset[int]) -> None:
+        assert self.engine is not None
+        settings = self.settings
+        start = int(settings.sim_start.timestamp()) if settings.sim_start else self.clock_start
+        first = datetime.fromtimestamp(start, UTC).date()
+        last = settings.sim_end.date() if settings.sim_end else None
+        marks = self.marks.read()
+        self.feeds = {
+            n: _StoreFeed(store_events(self.engine, store(n), first, last), max(start - 1, marks.get(n, -1)))
+            for n in sorted(owned)
+        }
+        self.log.info("stores assigned", stores=sorted(owned))
+
+    def on_revoke(self, gone: frozenset[int]) -> None:
+        """Everything sent is delivered and marked before another replica takes the stores over."""
+        self.producer.flush(8)
+        self.feeds.clear()
+        self.log.info("stores revoked", stores=sorted(gone))
+
+    def step(self) -> None:
+        state = self.clock.state(refresh=True)
+        if state is None:
+            return
+        if self.engine is None:
+            seed = run_seed(self.settings, state)
+            self.engine = FootTrafficEngine(seed, self.settings.volume())
+            self.clock_start = state.start_ms // 1000
+            self.log.info("simulating", seed=seed, stores=list(self.settings.store_ids))
+        self.ownership.poll()
+        clock_now = state.now_ms(self.clock.wall_ms()) // 1000
+        # A backfill goes in slices of simulated time, so that the stages downstream start at once.
+        now = min(clock_now, min((f.marked for f in self.feeds.values()), default=clock_now) + _SLICE)
+        sessions = self.runtime.metrics.sessions
+        for number, feed in self.feeds.items():
+            for event in feed.due(now):
+                self.producer.send(event.topic, event.key, event.record)
+                if event.topic == FOOT_TRAFFIC:
+                    sessions.labels(store_id=store(number).store_id).inc()
+        if self.producer.flush(30):
+            raise RuntimeError("Kafka did not confirm the events in 30 s")
+        # Every event at or before now is delivered: the watermark the shelf waits for.
+        self.marks.advance(dict.fromkeys(self.feeds, now))
+        for feed in self.feeds.values():
+            feed.marked = max(feed.marked, now)
+        self.behind = now < clock_now
+
+    def run(self) -> None:
+        while not self.runtime.stopping.is_set():
+            try:
+                self.producer.resolve_schemas()
+                self.step()
+            except Exception as exc:  # registry, Redis or Kafka away: not ready, try again
+                self.log.warning("waiting for dependencies", error=str(exc))
+                self.runtime.wait(1.0)
+                continue
+            if self.behind:
+                continue
+            idle = all(feed.next is None for feed in self.feeds.values())
+            self.runtime.wait(self.settings.sleep * (10 if idle and self.feeds else 1))
+
+
 def run_foot_traffic(settings: FootTrafficSettings) -> int:
     runtime = ServiceRuntime("foot-traffic", settings.metrics_port).start()
-    log, metrics = runtime.log, runtime.metrics
-    names = {FOOT_TRAFFIC: settings.kafka_topic, FOOT_TRAFFIC_REALISTIC: settings.kafka_topic_realistic}
-    producer = EventProducer(
-        settings.kafka_broker,
-        settings.schema_registry_url,
-        names,
-        metrics,
-        output_format=settings.output_format,
-    )
-    client = redis.Redis(settings.redis_host, settings.redis_port, settings.redis_db, socket_timeout=2)
-    clock = RedisClock(client)
-    runtime.health.add_ping("kafka", producer.ping)
-    runtime.health.add_ping("schemas", lambda: producer.ready)
-    runtime.health.add_ping("redis", lambda: bool(client.ping()))
-    runtime.health.add_ping("clock", lambda: clock.state(refresh=False) is not None)
-
-    seed = settings.seed if settings.seed is not None else secrets.randbelow(2**31)
-    engine = FootTrafficEngine(seed, settings.volume())
-    start = settings.sim_start
-    log.info(
-        "simulating", seed=seed, stores=list(settings.store_ids), start=str(start), end=str(settings.sim_end)
-    )
-    feeds: dict[int, _StoreFeed] | None = None
+    service = _FootTraffic(settings, runtime)
     try:
-        while not runtime.stopping.is_set():
-            try:
-                producer.resolve_schemas()
-                state = clock.state(refresh=True)
-            except Exception as exc:  # registry or Redis away: not ready, try again
-                log.warning("waiting for dependencies", error=str(exc))
-                runtime.wait(1.0)
-                continue
-            if state is None:
-                runtime.wait(settings.sleep)
-                continue
-            if feeds is None:
-                feeds = _open_feeds(settings, engine, client, state.start_ms // 1000)
-            now = state.now_ms(clock.wall_ms()) // 1000
-            sent = 0
-            for number, feed in feeds.items():
-                for event in feed.due(now):
-                    producer.send(event.topic, event.key, event.record)
-                    if event.topic == FOOT_TRAFFIC:
-                        metrics.sessions.labels(store_id=store(number).store_id).inc()
-                    sent += 1
-            if sent and producer.flush(30) == 0:
-                client.hset(PROGRESS_KEY, mapping={str(n): f.last_sent for n, f in feeds.items()})
-            if all(feed.next is None for feed in feeds.values()):
-                runtime.wait(settings.sleep * 10)
-            else:
-                runtime.wait(settings.sleep)
+        service.run()
     finally:
-        undelivered = producer.flush(8)
-        log.info("stopped", undelivered=undelivered)
+        undelivered = service.producer.flush(8)
+        service.ownership.close()
+        runtime.log.info("stopped", undelivered=undelivered)
         runtime.close()
     return 0
-
-
-def _open_feeds(
-    settings: FootTrafficSettings, engine: FootTrafficEngine, client: redis.Redis, clock_start: int
-) -> dict[int, _StoreFeed]:
-    start = int(settings.sim_start.timestamp()) if settings.sim_start else clock_start
-    first = (
-        settings.sim_start.date() if settings.sim_start else datetime.fromtimestamp(clock_start, UTC).date()
-    )
-    last = settings.sim_end.date() if settings.sim_end else None
-    progress = {int(k): int(v) for k, v in client.hgetall(PROGRESS_KEY).items()}
-    return {
-        number: _StoreFeed(
-            store_events(engine, store(number), first, last), max(start - 1, progress.get(number, -1))
-        )
-        for number in settings.store_ids
-    }

@@ -1,8 +1,11 @@
 """One settings model per component, read from the seeds' environment variables."""
 
 from storesim.settings._base import ComponentSettings, SettingsError, load_settings
+from storesim.settings._names import DLQ_TOPIC, STORE_CONTROL_TOPIC, STORE_SLOTS
 from storesim.settings._postgres import PostgresSettings
-from storesim.settings.admin import DLQ_TOPIC, AdminSettings
+from storesim.settings._service import ServiceSettings
+from storesim.settings.admin import AdminSettings
+from storesim.settings.bridge import BridgeSettings
 from storesim.settings.clock import ClockSettings
 from storesim.settings.foot_traffic import FootTrafficSettings
 from storesim.settings.ledger import LedgerSettings
@@ -12,7 +15,10 @@ from storesim.settings.shelf import ShelfSettings
 
 __all__ = [
     "DLQ_TOPIC",
+    "STORE_CONTROL_TOPIC",
+    "STORE_SLOTS",
     "AdminSettings",
+    "BridgeSettings",
     "ClockSettings",
     "ComponentSettings",
     "FootTrafficSettings",
@@ -20,6 +26,7 @@ __all__ = [
     "PosSettings",
     "PostgresSettings",
     "RegisterSettings",
+    "ServiceSettings",
     "SettingsError",
     "ShelfSettings",
     "load_settings",

@@ -1,5 +1,6 @@
 """What every long-running service adds to its seed's variables: the registry, the output format,
-the ops port, the simulated range and stores, and the Redis that holds the clock."""
+the ops port, the simulated range and stores, the Redis that holds the clock, and the names that keep
+one simulation's shared state apart from another's on the same Redis and Kafka (SIM_NAMESPACE)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pydantic_settings import NoDecode
 
 from storesim._keys import MAX_STORE
 from storesim.settings._base import ComponentSettings
+from storesim.settings._names import DLQ_TOPIC, STORE_CONTROL_TOPIC
 
 __all__ = ["ServiceSettings"]
 
@@ -25,6 +27,10 @@ class ServiceSettings(ComponentSettings):
     redis_host: str = "redis"
     redis_port: int = Field(6379, gt=0, lt=65536)
     redis_db: int = Field(0, ge=0)
+    sim_namespace: str = Field("storesim", pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    dlq_topic: str = Field(DLQ_TOPIC, min_length=1)
+    store_control_topic: str = Field(STORE_CONTROL_TOPIC, min_length=1)
+    seed: int | None = None
 
     @field_validator("store_ids", mode="before")
     @classmethod

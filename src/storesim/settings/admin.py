@@ -3,7 +3,8 @@
 The seeds name some topics with the same variable (KAFKA_TOPIC is foot_traffic for the foot-traffic
 seed, pos_events for the register's, transactions for the ledger's). The admin creates all of them at
 once, so it reads the unambiguous names: the POS seed's FOOT_TOPIC / SHELF_TOPIC / POS_TOPIC, the
-foot-traffic seed's KAFKA_TOPIC_REALISTIC, the ledger seed's KAFKA_TOPIC_REFUNDS, and two of its own.
+foot-traffic seed's KAFKA_TOPIC_REALISTIC, the ledger seed's KAFKA_TOPIC_REFUNDS, and its own for the
+register's output, the dead letters and the store-control topic.
 """
 
 from __future__ import annotations
@@ -20,10 +21,9 @@ from storesim.events import (
     TRANSACTIONS,
 )
 from storesim.settings._base import ComponentSettings
+from storesim.settings._names import DLQ_TOPIC, STORE_CONTROL_TOPIC, STORE_SLOTS
 
 __all__ = ["DLQ_TOPIC", "AdminSettings"]
-
-DLQ_TOPIC = "storesim.dlq"
 
 
 class AdminSettings(ComponentSettings):
@@ -39,10 +39,12 @@ class AdminSettings(ComponentSettings):
     transactions_topic: str = Field(TRANSACTIONS, min_length=1)
     kafka_topic_refunds: str = Field(REFUNDS, min_length=1)
     dlq_topic: str = Field(DLQ_TOPIC, min_length=1)
+    store_control_topic: str = Field(STORE_CONTROL_TOPIC, min_length=1)
+    store_slots: int = Field(STORE_SLOTS, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _distinct(self) -> AdminSettings:
-        names = [*self.topic_names().values(), self.dlq_topic]
+        names = [*self.topic_names().values(), self.dlq_topic, self.store_control_topic]
         if len(set(names)) != len(names):
             raise ValueError("two topics share one name")
         return self

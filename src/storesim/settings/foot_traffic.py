@@ -21,7 +21,6 @@ class FootTrafficSettings(ServiceSettings):
     daily_customers: int | None = Field(None, ge=0)
     daily_variation_pct: float = Field(0.10, ge=0, lt=1)
     disable_daily_variation: bool = False
-    seed: int | None = None
     max_retries: int = Field(6, ge=0)
     retry_backoff_seconds: float = Field(5.0, ge=0)
 

@@ -6,16 +6,16 @@ from typing import Literal
 
 from pydantic import Field
 
-from storesim.settings._base import ComponentSettings
+from storesim.settings._service import ServiceSettings
 
 __all__ = ["LedgerSettings"]
 
 
-class LedgerSettings(ComponentSettings):
+class LedgerSettings(ServiceSettings):
     kafka_bootstrap_servers: str = "kafka:9092"
     kafka_topic: str = Field("transactions", min_length=1)
     kafka_topic_refunds: str = Field("refunds", min_length=1)
     producer_sleep_seconds: float = Field(1.0, gt=0)
     refund_probability: float = Field(0.1, ge=0, le=1)
     ledger_mode: Literal["coherent", "standalone"] = "coherent"
-    seed: int | None = None
+    pos_topic: str = Field("pos_transactions", min_length=1)  # the checkouts it books

@@ -6,18 +6,23 @@ from pathlib import Path
 
 from pydantic import Field
 
-from storesim.settings._base import ComponentSettings
+from storesim.settings._postgres import PostgresSettings
+from storesim.settings._service import ServiceSettings
 
 __all__ = ["PosSettings"]
 
 
-class PosSettings(ComponentSettings):
+class PosSettings(ServiceSettings, PostgresSettings):
+    """The seed's POS ran one consumer per topic (GROUP_ID_FOOT, GROUP_ID_SHELF). storesim's reads both
+    topics with one consumer in group GROUP_ID_FOOT, so that the range assignor hands a replica partition
+    i of both; GROUP_ID_SHELF is accepted and names nothing else."""
+
     kafka_broker: str = "kafka:9092"
     foot_topic: str = Field("foot_traffic", min_length=1)
     shelf_topic: str = Field("shelf_events", min_length=1)
     pos_topic: str = Field("pos_transactions", min_length=1)
     group_id_shelf: str = "pos-simulator-shelf"
-    group_id_foot: str = "pos-simulator-foot"
+    group_id_foot: str = Field("pos-simulator-foot", min_length=1)
     store_parquet: Path = Path("/data/store_inventory_final.parquet")
     discount_parquet_path: Path = Path("/data/all_discounts.parquet")
     force_checkout_if_empty: bool = False

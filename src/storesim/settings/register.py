@@ -6,14 +6,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from storesim.settings._base import ComponentSettings
+from storesim.settings._service import ServiceSettings
 
 __all__ = ["RegisterSettings"]
 
 
-class RegisterSettings(ComponentSettings):
+class RegisterSettings(ServiceSettings):
     kafka_bootstrap_servers: str = "localhost:9092"
     kafka_topic: str = Field("pos_events", min_length=1)
     delay_between_sequences: float = Field(5.0, gt=0)
     register_mode: Literal["coherent", "standalone"] = "coherent"
-    seed: int | None = None
+    pos_topic: str = Field("pos_transactions", min_length=1)  # the checkouts it turns into sequences

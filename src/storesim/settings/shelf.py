@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
 from storesim.settings._postgres import PostgresSettings
+from storesim.settings._service import ServiceSettings
 
 __all__ = ["ShelfSettings"]
 
 
-class ShelfSettings(PostgresSettings):
+class ShelfSettings(ServiceSettings, PostgresSettings):
     kafka_broker: str = "kafka:9092"
     kafka_topic_shelf: str = Field("shelf_events", min_length=1)
     kafka_topic_foot: str = Field("foot_traffic", min_length=1)
-    redis_host: str = "redis"
-    redis_port: int = Field(6379, gt=0, lt=65536)
-    redis_db: int = Field(0, ge=0)
     redis_stream: str = Field("shelf_events", min_length=1)
     store_parquet: Path = Path("/data/store_inventory_final.parquet")
     store_csv_path: Path = Path("/data/db_csv/store_inventory_final.csv")
@@ -25,4 +24,7 @@ class ShelfSettings(PostgresSettings):
     shelf_idle_sleep: float = Field(0.01, ge=0)
     putback_prob: float = Field(0.15, ge=0, le=1)
     store_file_retry_seconds: float = Field(10, gt=0)
-    seed: int | None = None
+    # storesim's own: the shelf's consumer group on foot_traffic, and where its events go (the seed's
+    # Redis stream, forwarded by the redis-kafka-bridge, or straight to Kafka).
+    shelf_group_id: str = Field("shelf-producer", min_length=1)
+    shelf_output: Literal["redis", "kafka"] = "redis"

@@ -1,0 +1,55 @@
+"""`storesim run ledger`: a sales-ledger transaction per checkout line of the stores this replica owns,
+and the refunds drawn for them, each sent when the simulated clock reaches it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storesim.engines import LedgerEngine
+from storesim.events import REFUNDS, TRANSACTIONS, Emitted, Record
+from storesim.services._checkouts import CheckoutStage
+from storesim.services._runtime import ServiceRuntime
+from storesim.settings import LedgerSettings, SettingsError
+
+__all__ = ["run_ledger"]
+
+
+class _Ledger(CheckoutStage):
+    component = "ledger"
+
+    def __init__(self, settings: LedgerSettings, runtime: ServiceRuntime) -> None:
+        outputs = {TRANSACTIONS: settings.kafka_topic, REFUNDS: settings.kafka_topic_refunds}
+        super().__init__(settings, runtime, settings.kafka_bootstrap_servers, settings.pos_topic, outputs)
+        self.refund_probability = settings.refund_probability
+
+    def engine(self, seed: int, number: int) -> LedgerEngine:
+        return LedgerEngine(seed, self.refund_probability)
+
+    def on_checkout(self, engine: Any, checkout: Record) -> list[Emitted]:
+        result: list[Emitted] = engine.on_checkout(checkout)
+        return result
+
+    def advance(self, engine: Any, until: int) -> list[Emitted]:
+        result: list[Emitted] = engine.due(until)
+        return result
+
+    def sent(self, event: Emitted) -> None:
+        if event.topic == TRANSACTIONS:
+            store_id = event.record["store_id"]
+            self.metrics.revenue.labels(store_id=store_id).inc(event.record["amount"])
+
+
+def run_ledger(settings: LedgerSettings) -> int:
+    if settings.ledger_mode != "coherent":
+        raise SettingsError(
+            "invalid setting LEDGER_MODE=standalone: the stand-alone ledger runs in `storesim simulate`"
+        )
+    runtime = ServiceRuntime("ledger", settings.metrics_port).start()
+    stage = _Ledger(settings, runtime)
+    try:
+        stage.run()
+    finally:
+        stage.close()
+        runtime.log.info("stopped")
+        runtime.close()
+    return 0

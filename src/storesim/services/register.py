@@ -1,0 +1,55 @@
+"""`storesim run register`: each checkout of the stores this replica owns as the register seed's event
+sequence (login, basket, items, subtotal, payment, logout) on pos_events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storesim.engines import RegisterEngine
+from storesim.events import POS_EVENTS, Emitted, Record
+from storesim.services._checkouts import CheckoutStage
+from storesim.services._runtime import ServiceRuntime
+from storesim.settings import RegisterSettings, SettingsError
+from storesim.world import store
+
+__all__ = ["run_register"]
+
+
+class _Register(CheckoutStage):
+    component = "register"
+
+    def engine(self, seed: int, number: int) -> RegisterEngine:
+        return RegisterEngine(seed, store(number))
+
+    def on_checkout(self, engine: Any, checkout: Record) -> list[Emitted]:
+        result: list[Emitted] = engine.on_checkout(checkout)
+        return result
+
+    def advance(self, engine: Any, until: int) -> list[Emitted]:
+        result: list[Emitted] = engine.advance(until)
+        return result
+
+    def sent(self, event: Emitted) -> None:
+        """pos_events need no metric beyond events produced."""
+
+
+def run_register(settings: RegisterSettings) -> int:
+    if settings.register_mode != "coherent":
+        raise SettingsError(
+            "invalid setting REGISTER_MODE=standalone: the stand-alone register runs in `storesim simulate`"
+        )
+    runtime = ServiceRuntime("register", settings.metrics_port).start()
+    stage = _Register(
+        settings,
+        runtime,
+        settings.kafka_bootstrap_servers,
+        settings.pos_topic,
+        {POS_EVENTS: settings.kafka_topic},
+    )
+    try:
+        stage.run()
+    finally:
+        stage.close()
+        runtime.log.info("stopped")
+        runtime.close()
+    return 0

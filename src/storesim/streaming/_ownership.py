@@ -1,0 +1,83 @@
+"""Which stores this replica simulates: a consumer group over the store-control topic.
+
+The k-th store of STORE_IDS belongs to whoever holds partition k mod (the topic's partitions). Kafka's
+group protocol does the rest: a replica that starts, stops or dies moves stores without any restart,
+and the eager protocol revokes a store from its old owner before anyone else gets it. The topic never
+carries a message; its partitions are only the units handed out (round robin, so that consecutive
+stores spread over the replicas).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+__all__ = ["StoreOwnership"]
+
+OnChange = Callable[[frozenset[int]], None]
+
+
+class StoreOwnership:
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        group: str,
+        store_ids: Sequence[int],
+        *,
+        on_revoke: OnChange,
+        on_assign: OnChange,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self._topic = topic
+        self._store_ids = tuple(store_ids)
+        self._on_revoke = on_revoke
+        self._on_assign = on_assign
+        self._slots: int | None = None
+        self.owned: frozenset[int] = frozenset()
+        self.assigned = False  # the group has given this replica its share (perhaps none) at least once
+        conf: dict[str, Any] = {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "partition.assignment.strategy": "roundrobin",
+            "enable.auto.commit": False,
+            "session.timeout.ms": 10_000,
+            "heartbeat.interval.ms": 1_000,
+            "log_level": 3,
+        }
+        conf.update(extra or {})
+        self._consumer = Consumer(conf)
+        self._subscribed = False
+
+    def _stores_of(self, partitions: list[TopicPartition]) -> frozenset[int]:
+        assert self._slots is not None
+        held = {tp.partition for tp in partitions}
+        return frozenset(s for k, s in enumerate(self._store_ids) if k % self._slots in held)
+
+    def _assigned(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.owned = self._stores_of(partitions)
+        self.assigned = True
+        self._on_assign(self.owned)
+
+    def _revoked(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
+        gone, self.owned = self.owned, frozenset()
+        self.assigned = False
+        if gone:
+            self._on_revoke(gone)
+
+    def poll(self) -> None:
+        """Keeps the membership alive and runs the callbacks; call it from the service's loop."""
+        if not self._subscribed:
+            metadata = self._consumer.list_topics(self._topic, timeout=5).topics.get(self._topic)
+            if metadata is None or metadata.error is not None or not metadata.partitions:
+                raise KafkaException(f"store-control topic {self._topic} does not exist")
+            self._slots = len(metadata.partitions)
+            self._consumer.subscribe([self._topic], on_assign=self._assigned, on_revoke=self._revoked)
+            self._subscribed = True
+        self._consumer.poll(0)
+
+    def close(self) -> None:
+        """Leaves the group, so the stores move at once instead of after the session timeout."""
+        self._consumer.close()
