@@ -21,6 +21,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from storesim.events import TOPICS
 
+GARBAGE_KEY = b"garbage"
 STORESIM = str(Path(sys.executable).with_name("storesim"))
 ADMIN_TOPIC_VARIABLES = {
     "foot_traffic": "FOOT_TOPIC",
@@ -97,8 +98,8 @@ def consume(
     try:
         while len(out) < expected and time.monotonic() < deadline:
             message = consumer.poll(0.5)
-            if message is None or message.error():
-                continue
+            if message is None or message.error() or message.key() == GARBAGE_KEY:
+                continue  # the bytes a test wrote on purpose are the DLQ's business, not ours
             topic = str(message.topic())
             record = deserializer(message.value(), SerializationContext(topic, MessageField.VALUE))
             key = (message.key() or b"").decode()
@@ -147,3 +148,30 @@ def message_count(stack: dict[str, str], topic: str) -> int:
         return total
     finally:
         consumer.close()
+
+
+def consume_raw(
+    stack: dict[str, str], topics: list[str], expected: int, deadline_seconds: float = 90
+) -> list[tuple[str, bytes, dict[str, str]]]:
+    """(topic, value, headers) of every message, undecoded, until ``expected``."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": stack["KAFKA_BROKER"],
+            "group.id": f"test-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe(topics)
+    out: list[tuple[str, bytes, dict[str, str]]] = []
+    deadline = time.monotonic() + deadline_seconds
+    try:
+        while len(out) < expected and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is None or message.error():
+                continue
+            headers = {k: (v or b"").decode() for k, v in message.headers() or []}
+            out.append((str(message.topic()), message.value() or b"", headers))
+    finally:
+        consumer.close()
+    return out
