@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,11 +25,16 @@ class Service:
     port: int
     log: Path
 
+    stopped_in: float = 0.0
+
     def stop(self, timeout: float = 15) -> int:
+        began = time.monotonic()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout)
+            code = self.process.wait(timeout)
+            self.stopped_in = time.monotonic() - began
+            return code
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(5)

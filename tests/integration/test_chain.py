@@ -108,6 +108,8 @@ def run_chain(chain: Chain, expected: Run, replicas: dict[str, int] | None = Non
     finally:
         codes = chain.stop()
     assert all(code == 0 for values in codes.values() for code in values), codes
+    slowest = max(chain.services, key=lambda s: s.stopped_in)
+    assert slowest.stopped_in < 10, f"{slowest.component} took {slowest.stopped_in:.1f} s to drain"
     return got
 
 

@@ -41,6 +41,8 @@ class EventProducer:
         self._metrics = metrics
         self._format = output_format
         self._registry = SchemaRegistryClient({"url": registry_url})
+        # Readiness must answer within a probe's timeout: one try, a short one.
+        self._registry_probe = SchemaRegistryClient({"url": registry_url, "max.retries": 0, "timeout": 2})
         conf: dict[str, Any] = {
             "bootstrap.servers": bootstrap,
             "enable.idempotence": True,
@@ -90,7 +92,7 @@ class EventProducer:
         if self._format == "json":
             return True
         try:
-            self._registry.get_subjects()
+            self._registry_probe.get_subjects()
         except Exception:  # connection errors surface unwrapped from the HTTP client
             return False
         return True

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from storesim.kafka._producer import EventProducer
 from storesim.service import ClockState, RedisClock
@@ -12,6 +14,8 @@ from storesim.services._runtime import ServiceRuntime
 from storesim.settings import ServiceSettings
 
 __all__ = ["add_pings", "consumer_conf", "redis_client", "run_seed"]
+
+_PROBE_KWARGS = ("host", "port", "db", "username", "password")
 
 
 def redis_client(settings: ServiceSettings) -> redis.Redis:
@@ -49,7 +53,14 @@ def add_pings(
     runtime.health.add_ping("kafka", producer.ping)
     runtime.health.add_ping("registry", producer.registry_ping)
     runtime.health.add_ping("schemas", lambda: producer.ready)
-    runtime.health.add_ping("redis", lambda: bool(client.ping()))
+    probe = redis.Redis(
+        connection_pool=None,
+        **{k: v for k, v in client.connection_pool.connection_kwargs.items() if k in _PROBE_KWARGS},
+        socket_timeout=1,
+        socket_connect_timeout=1,
+        retry=Retry(NoBackoff(), 0),
+    )
+    runtime.health.add_ping("redis", lambda: bool(probe.ping()))
     runtime.health.add_ping("clock", lambda: clock.state(refresh=False) is not None)
 
 
