@@ -6,6 +6,7 @@ it both), which holds only while the two topics have the same number of partitio
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaException
@@ -59,7 +60,7 @@ def create_topics(
             except KafkaException as exc:
                 if exc.args[0].code() != exc.args[0].TOPIC_ALREADY_EXISTS:
                     raise TopicsError(f"cannot create topic {name}: {exc.args[0].str()}") from None
-    counts = {name: len(meta.partitions) for name, meta in admin.list_topics(timeout=timeout).topics.items()}
+    counts = _partition_counts(admin, [p.name for p in plans], timeout)
     foot, shelf = names[FOOT_TRAFFIC], names[SHELF_EVENTS]
     if counts.get(foot) != counts.get(shelf):
         raise TopicsError(
@@ -67,3 +68,15 @@ def create_topics(
             "they must be equal so that one POS replica owns all of a customer's events"
         )
     return [p.name for p in missing]
+
+
+def _partition_counts(admin: AdminClient, names: list[str], timeout: float) -> dict[str, int]:
+    """Partition counts once every name shows in the metadata: a topic just created can take a moment
+    to appear there, and reading too early would mistake it for a missing one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = admin.list_topics(timeout=timeout).topics
+        counts = {name: len(meta.partitions) for name, meta in topics.items() if meta.partitions}
+        if all(name in counts for name in names) or time.monotonic() > deadline:
+            return counts
+        time.sleep(0.2)  # the metadata has no change notification to wait on
