@@ -42,6 +42,7 @@ from storesim.events import (
     TOPICS,
     parsed_schema,
 )
+from storesim.settings import AdminSettings
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -76,16 +77,7 @@ STORESIM_VARIABLES = (
     "DELAY_BETWEEN_SEQUENCES",
     "PRODUCER_SLEEP_SECONDS",
 )
-# The admin's unambiguous variable for each topic's name (storesim.settings.AdminSettings).
-ADMIN_TOPIC_VARIABLES = {
-    "foot_traffic": "FOOT_TOPIC",
-    "foot_traffic_realistic": "KAFKA_TOPIC_REALISTIC",
-    "shelf_events": "SHELF_TOPIC",
-    "pos_transactions": "POS_TOPIC",
-    "pos_events": "POS_EVENTS_TOPIC",
-    "transactions": "TRANSACTIONS_TOPIC",
-    "refunds": "KAFKA_TOPIC_REFUNDS",
-}
+ADMIN_TOPIC_VARIABLES = AdminSettings.topic_variables()
 
 
 @dataclass(frozen=True)

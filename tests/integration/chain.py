@@ -110,7 +110,7 @@ class Chain:
 
     def start(self, component: str, replicas: int = 1, **extra: str) -> list[Service]:
         started = []
-        for index in range(replicas):
+        for _ in range(replicas):
             port = free_port()
             log = self.workdir / f"{component}-{len(self.services)}.log"
             env = base_env(
@@ -128,7 +128,6 @@ class Chain:
             service = Service(component, process, port, log)
             self.services.append(service)
             started.append(service)
-            del index
         return started
 
     def start_all(self, replicas: dict[str, int] | None = None) -> None:

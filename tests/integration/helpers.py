@@ -10,28 +10,23 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, Message
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from storesim.events import TOPICS
+from storesim.settings import AdminSettings
 
 GARBAGE_KEY = b"garbage"
+T = TypeVar("T")
 STORESIM = str(Path(sys.executable).with_name("storesim"))
-ADMIN_TOPIC_VARIABLES = {
-    "foot_traffic": "FOOT_TOPIC",
-    "foot_traffic_realistic": "KAFKA_TOPIC_REALISTIC",
-    "shelf_events": "SHELF_TOPIC",
-    "pos_transactions": "POS_TOPIC",
-    "pos_events": "POS_EVENTS_TOPIC",
-    "transactions": "TRANSACTIONS_TOPIC",
-    "refunds": "KAFKA_TOPIC_REFUNDS",
-}
+ADMIN_TOPIC_VARIABLES = AdminSettings.topic_variables()
 
 
 def unique_names() -> dict[str, str]:
@@ -78,11 +73,14 @@ def plain(value: Any) -> Any:
     return str(value) if isinstance(value, UUID) else value
 
 
-def consume(
-    stack: dict[str, str], topics: list[str], expected: int, deadline_seconds: float = 90
-) -> list[tuple[str, str, dict[str, Any]]]:
-    """(topic, key, record) of every message, decoded only through the registry, until ``expected``."""
-    deserializer = AvroDeserializer(SchemaRegistryClient({"url": stack["SCHEMA_REGISTRY_URL"]}))
+def _read(
+    stack: dict[str, str],
+    topics: list[str],
+    expected: int,
+    deadline_seconds: float,
+    convert: Callable[[Message], T | None],
+) -> list[T]:
+    """``convert`` of every message of ``topics`` from the start (None: not counted), until ``expected``."""
     consumer = Consumer(
         {
             "bootstrap.servers": stack["KAFKA_BROKER"],
@@ -93,20 +91,48 @@ def consume(
         }
     )
     consumer.subscribe(topics)
-    out: list[tuple[str, str, dict[str, Any]]] = []
+    out: list[T] = []
     deadline = time.monotonic() + deadline_seconds
     try:
         while len(out) < expected and time.monotonic() < deadline:
             message = consumer.poll(0.5)
-            if message is None or message.error() or message.key() == GARBAGE_KEY:
-                continue  # the bytes a test wrote on purpose are the DLQ's business, not ours
-            topic = str(message.topic())
-            record = deserializer(message.value(), SerializationContext(topic, MessageField.VALUE))
-            key = (message.key() or b"").decode()
-            out.append((topic, key, {k: plain(v) for k, v in record.items()}))
+            if message is None or message.error():
+                continue
+            item = convert(message)
+            if item is not None:
+                out.append(item)
     finally:
         consumer.close()
     return out
+
+
+def consume(
+    stack: dict[str, str], topics: list[str], expected: int, deadline_seconds: float = 90
+) -> list[tuple[str, str, dict[str, Any]]]:
+    """(topic, key, record) of every message, decoded only through the registry, until ``expected``."""
+    deserializer = AvroDeserializer(SchemaRegistryClient({"url": stack["SCHEMA_REGISTRY_URL"]}))
+
+    def decode(message: Message) -> tuple[str, str, dict[str, Any]] | None:
+        if message.key() == GARBAGE_KEY:
+            return None  # the bytes a test wrote on purpose are the DLQ's business, not ours
+        topic = str(message.topic())
+        record = deserializer(message.value(), SerializationContext(topic, MessageField.VALUE))
+        key = (message.key() or b"").decode()
+        return topic, key, {k: plain(v) for k, v in record.items()}
+
+    return _read(stack, topics, expected, deadline_seconds, decode)
+
+
+def consume_raw(
+    stack: dict[str, str], topics: list[str], expected: int, deadline_seconds: float = 90
+) -> list[tuple[str, bytes, dict[str, str]]]:
+    """(topic, value, headers) of every message, undecoded, until ``expected``."""
+
+    def raw(message: Message) -> tuple[str, bytes, dict[str, str]]:
+        headers = {k: (v or b"").decode() for k, v in message.headers() or []}
+        return str(message.topic()), message.value() or b"", headers
+
+    return _read(stack, topics, expected, deadline_seconds, raw)
 
 
 def readyz(port: int) -> int:
@@ -148,30 +174,3 @@ def message_count(stack: dict[str, str], topic: str) -> int:
         return total
     finally:
         consumer.close()
-
-
-def consume_raw(
-    stack: dict[str, str], topics: list[str], expected: int, deadline_seconds: float = 90
-) -> list[tuple[str, bytes, dict[str, str]]]:
-    """(topic, value, headers) of every message, undecoded, until ``expected``."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": stack["KAFKA_BROKER"],
-            "group.id": f"test-{uuid.uuid4()}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe(topics)
-    out: list[tuple[str, bytes, dict[str, str]]] = []
-    deadline = time.monotonic() + deadline_seconds
-    try:
-        while len(out) < expected and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None or message.error():
-                continue
-            headers = {k: (v or b"").decode() for k, v in message.headers() or []}
-            out.append((str(message.topic()), message.value() or b"", headers))
-    finally:
-        consumer.close()
-    return out

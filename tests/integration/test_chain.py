@@ -4,6 +4,7 @@ is what the embedded mode writes, and the seeds' JSON with OUTPUT_FORMAT=json.""
 from __future__ import annotations
 
 import json
+import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -36,8 +37,6 @@ def canonical(record: dict[str, Any]) -> str:
 @pytest.fixture(scope="session")
 def dataset(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The data loader's files, and its daily discounts in Postgres: what the chart's Job does."""
-    import subprocess
-
     out = tmp_path_factory.mktemp("data")
     env = base_env(stack)
     for args in (

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from storesim._keys import decode_customer_id
 from storesim.events import POS_TRANSACTIONS, Emitted, Record
 from storesim.kafka._producer import EventProducer
 from storesim.service import RedisClock
 from storesim.services._runtime import ServiceRuntime
-from storesim.services._wiring import add_pings, consumer_conf, redis_client, run_seed
+from storesim.services._wiring import add_pings, consume_into, consumer_conf, redis_client, run_seed
 from storesim.services.pos import POS_STAGE
 from storesim.settings import ServiceSettings
 from storesim.streaming import (
@@ -90,7 +90,7 @@ class CheckoutStage(ABC):
         self.stores: dict[int, _Store] = {}
         self.seed: int | None = None
         self.seq = 0
-        add_pings(runtime, self.producer, self.client, self.clock)
+        add_pings(runtime, self.producer, settings, self.clock)
         runtime.health.add_ping("stores", lambda: self.ownership.assigned)
 
     @abstractmethod
@@ -191,12 +191,8 @@ class CheckoutStage(ABC):
                 self.log.warning("waiting for dependencies", error=str(exc))
                 self.runtime.wait(1.0)
                 continue
-            for message in self.consumer.consume(2000, timeout=0.05) if self.stores else []:
-                error = message.error()
-                if error is None:
-                    self.take(message)
-                elif error.code() != KafkaError._PARTITION_EOF:
-                    self.log.warning("consumer error", error=str(error))
+            if self.stores:
+                consume_into(self.consumer, self.take, self.log, 2000)
             try:
                 self.step()
             except (redis.RedisError, RuntimeError) as exc:

@@ -1,24 +1,46 @@
-"""What the streaming services build alike: Redis and the clock, consumers, readiness pings, the seed."""
+"""What the streaming services build alike: Redis and the clock, consumers, readiness pings, the seed,
+the pricing source, and the loop step that hands consumed messages over."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import redis
+import structlog
+from confluent_kafka import Consumer, KafkaError, Message
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from storesim.kafka._producer import EventProducer
 from storesim.service import ClockState, RedisClock
 from storesim.services._runtime import ServiceRuntime
-from storesim.settings import ServiceSettings
+from storesim.settings import PosSettings, ServiceSettings, ShelfSettings
+from storesim.streaming import PricingSource
 
-__all__ = ["add_pings", "consumer_conf", "redis_client", "run_seed"]
+__all__ = [
+    "add_pings",
+    "consume_into",
+    "consumer_conf",
+    "open_pricing",
+    "redis_client",
+    "redis_ping",
+    "run_seed",
+]
 
-_PROBE_KWARGS = ("host", "port", "db", "username", "password")
 
-
-def redis_client(settings: ServiceSettings) -> redis.Redis:
+def redis_client(settings: ServiceSettings, *, probe: bool = False) -> redis.Redis:
+    """The service's Redis; ``probe=True`` gives the readiness check's: one short try, so that /readyz
+    answers within a probe's timeout instead of waiting out redis-py's retries."""
+    if probe:
+        return redis.Redis(
+            settings.redis_host,
+            settings.redis_port,
+            settings.redis_db,
+            socket_timeout=1,
+            socket_connect_timeout=1,
+            retry=Retry(NoBackoff(), 0),
+        )
     return redis.Redis(
         settings.redis_host,
         settings.redis_port,
@@ -26,6 +48,11 @@ def redis_client(settings: ServiceSettings) -> redis.Redis:
         socket_timeout=5,
         socket_connect_timeout=2,
     )
+
+
+def redis_ping(settings: ServiceSettings) -> Callable[[], bool]:
+    probe = redis_client(settings, probe=True)
+    return lambda: bool(probe.ping())
 
 
 def consumer_conf(bootstrap: str, group: str, **extra: Any) -> dict[str, Any]:
@@ -47,20 +74,13 @@ def consumer_conf(bootstrap: str, group: str, **extra: Any) -> dict[str, Any]:
 
 
 def add_pings(
-    runtime: ServiceRuntime, producer: EventProducer, client: redis.Redis, clock: RedisClock
+    runtime: ServiceRuntime, producer: EventProducer, settings: ServiceSettings, clock: RedisClock
 ) -> None:
     """Kafka, the registry and our schemas, Redis and the clock: what every service needs."""
     runtime.health.add_ping("kafka", producer.ping)
     runtime.health.add_ping("registry", producer.registry_ping)
     runtime.health.add_ping("schemas", lambda: producer.ready)
-    probe = redis.Redis(
-        connection_pool=None,
-        **{k: v for k, v in client.connection_pool.connection_kwargs.items() if k in _PROBE_KWARGS},
-        socket_timeout=1,
-        socket_connect_timeout=1,
-        retry=Retry(NoBackoff(), 0),
-    )
-    runtime.health.add_ping("redis", lambda: bool(probe.ping()))
+    runtime.health.add_ping("redis", redis_ping(settings))
     runtime.health.add_ping("clock", lambda: clock.state(refresh=False) is not None)
 
 
@@ -71,3 +91,31 @@ def run_seed(settings: ServiceSettings, state: ClockState) -> int:
     if state.seed is None:
         raise ValueError("neither SEED nor the clock in Redis gives a seed")
     return state.seed
+
+
+def open_pricing(
+    settings: ShelfSettings | PosSettings, log: structlog.stdlib.BoundLogger
+) -> PricingSource | None:
+    """The inventory and weekly discounts from the parquet files; None (logged) while they are unreadable."""
+    try:
+        return PricingSource(
+            settings.store_parquet,
+            settings.discount_parquet_path,
+            settings.pg_dsn,
+            settings.daily_discount_table,
+        )
+    except OSError as exc:
+        log.warning("inventory not readable", error=str(exc))
+        return None
+
+
+def consume_into(
+    consumer: Consumer, take: Callable[[Message], None], log: structlog.stdlib.BoundLogger, count: int
+) -> None:
+    """One poll: every message to ``take``; errors other than end-of-partition are logged."""
+    for message in consumer.consume(count, timeout=0.05):
+        error = message.error()
+        if error is None:
+            take(message)
+        elif error.code() != KafkaError._PARTITION_EOF:
+            log.warning("consumer error", error=str(error))

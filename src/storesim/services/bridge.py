@@ -25,7 +25,7 @@ from storesim.services._runtime import ServiceRuntime
 from storesim.services._wiring import add_pings, redis_client
 from storesim.services.shelf import SHELF_STAGE
 from storesim.settings import BridgeSettings
-from storesim.streaming import Watermarks
+from storesim.streaming import DeadLetters, Watermarks
 
 __all__ = ["run_bridge"]
 
@@ -56,12 +56,13 @@ class _Bridge:
             output_format=settings.output_format,
         )
         self.stream = settings.redis_stream
+        self.dead = DeadLetters(self.producer.raw, settings.dlq_topic, "redis-kafka-bridge", runtime.metrics)
         self.group = settings.bridge_group
         self.name = settings.bridge_consumer or socket.gethostname()
         self.held: dict[str, dict[str, str]] = {}  # watermark entries waiting for older ones to be acked
         self.claim_from = "0-0"
         self.group_ready = False
-        add_pings(runtime, self.producer, self.client, self.clock)
+        add_pings(runtime, self.producer, settings, self.clock)
         runtime.health.add_ping("stream", lambda: self.group_ready)
 
     def ensure_group(self) -> None:
@@ -109,12 +110,8 @@ class _Bridge:
             except (KeyError, ValueError, TypeError) as exc:
                 # Not something the shelf wrote: keep it in the dead-letter topic rather than lose it.
                 self.log.warning("bad stream entry", entry=entry_id, error=str(exc))
-                self.producer.raw.produce(
-                    self.settings.dlq_topic,
-                    value=json.dumps(fields).encode(),
-                    headers=[("storesim.reason", b"undecodable"), ("storesim.detail", str(exc).encode())],
-                )
-                self.runtime.metrics.dead_lettered.labels(topic=self.stream, reason="undecodable").inc()
+                value = json.dumps(fields).encode()
+                self.dead.send_bytes(value, None, "undecodable", str(exc), self.stream, {"entry": entry_id})
             done.append(entry_id)
         if self.producer.flush(30) or self.producer.failed:
             self.producer.failed = 0

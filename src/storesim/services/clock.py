@@ -12,6 +12,7 @@ import redis
 
 from storesim.service import ClockState, RedisClock
 from storesim.services._runtime import ServiceRuntime
+from storesim.services._wiring import redis_client, redis_ping
 from storesim.settings import ClockSettings
 
 __all__ = ["desired_clock", "run_clock"]
@@ -38,10 +39,10 @@ def _same_clock(a: ClockState, b: ClockState, settings: ClockSettings) -> bool:
 
 def run_clock(settings: ClockSettings) -> int:
     runtime = ServiceRuntime("clock", settings.metrics_port).start()
-    client = redis.Redis(settings.redis_host, settings.redis_port, settings.redis_db, socket_timeout=2)
+    client = redis_client(settings)
     clock = RedisClock(client, namespace=settings.sim_namespace)
     owned = {"set": False}
-    runtime.health.add_ping("redis", lambda: bool(client.ping()))
+    runtime.health.add_ping("redis", redis_ping(settings))
     runtime.health.add_ping("clock", lambda: owned["set"])
     runtime.metrics.clock_speed.set(settings.time_scale)
     try:

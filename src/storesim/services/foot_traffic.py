@@ -91,7 +91,7 @@ class _FootTraffic:
         self.engine: FootTrafficEngine | None = None
         self.clock_start = 0
         self.behind = False
-        add_pings(runtime, self.producer, self.client, self.clock)
+        add_pings(runtime, self.producer, settings, self.clock)
         runtime.health.add_ping("stores", lambda: self.ownership.assigned)
 
     def on_assign(self, owned: frozenset[int]) -> None:

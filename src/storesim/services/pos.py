@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import psycopg2
 import redis
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from storesim._keys import decode_customer_id
 from storesim._time import day_date
@@ -27,7 +27,7 @@ from storesim.events import FOOT_TRAFFIC, POS_TRANSACTIONS, SHELF_EVENTS, Record
 from storesim.kafka._producer import EventProducer
 from storesim.service import RedisClock
 from storesim.services._runtime import ServiceRuntime
-from storesim.services._wiring import add_pings, consumer_conf, redis_client
+from storesim.services._wiring import add_pings, consume_into, consumer_conf, open_pricing, redis_client
 from storesim.services.shelf import SHELF_STAGE
 from storesim.settings import PosSettings
 from storesim.streaming import (
@@ -84,7 +84,7 @@ class _Pos:
         self.parts = 0
         self.pricing: PricingSource | None = None
         self.seq = 0
-        add_pings(runtime, self.producer, self.client, self.clock)
+        add_pings(runtime, self.producer, settings, self.clock)
         runtime.health.add_ping("inventory", lambda: self.pricing is not None)
         runtime.health.add_ping("postgres", lambda: self.pricing is not None and self.pricing.ping())
 
@@ -199,17 +199,8 @@ class _Pos:
         if self.clock.state(refresh=True) is None:
             return False
         if self.pricing is None:
-            try:
-                self.pricing = PricingSource(
-                    self.settings.store_parquet,
-                    self.settings.discount_parquet_path,
-                    self.settings.pg_dsn,
-                    self.settings.daily_discount_table,
-                )
-            except OSError as exc:
-                self.log.warning("inventory not readable", error=str(exc))
-                return False
-        return True
+            self.pricing = open_pricing(self.settings, self.log)
+        return self.pricing is not None
 
     def run(self) -> None:
         subscribed = False
@@ -226,12 +217,7 @@ class _Pos:
                 topics = [self.settings.foot_topic, self.settings.shelf_topic]
                 self.consumer.subscribe(topics, on_assign=self.on_assign, on_revoke=self.on_revoke)
                 subscribed = True
-            for message in self.consumer.consume(2000, timeout=0.05):
-                error = message.error()
-                if error is None:
-                    self.take(message)
-                elif error.code() != KafkaError._PARTITION_EOF:
-                    self.log.warning("consumer error", error=str(error))
+            consume_into(self.consumer, self.take, self.log, 2000)
             try:
                 self.step()
             except (redis.RedisError, RuntimeError) as exc:

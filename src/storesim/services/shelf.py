@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg2
 import redis
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from storesim._keys import decode_customer_id
 from storesim._time import day_date, local_day
@@ -27,7 +27,14 @@ from storesim.events import FOOT_TRAFFIC, SHELF_EVENTS, Emitted
 from storesim.kafka._producer import EventProducer
 from storesim.service import RedisClock
 from storesim.services._runtime import ServiceRuntime
-from storesim.services._wiring import add_pings, consumer_conf, redis_client, run_seed
+from storesim.services._wiring import (
+    add_pings,
+    consume_into,
+    consumer_conf,
+    open_pricing,
+    redis_client,
+    run_seed,
+)
 from storesim.services.foot_traffic import FOOT_STAGE
 from storesim.settings import ShelfSettings
 from storesim.streaming import (
@@ -114,7 +121,7 @@ class _Shelf:
         self.engine: ShelfEngine | None = None
         self.stalled: list[tuple[int, Session, int]] = []  # sessions whose day's discounts are not read yet
         self.seq = 0
-        add_pings(runtime, self.producer, self.client, self.clock)
+        add_pings(runtime, self.producer, settings, self.clock)
         runtime.health.add_ping("inventory", lambda: self.pricing is not None)
         runtime.health.add_ping("postgres", lambda: self.pricing is not None and self.pricing.ping())
 
@@ -198,9 +205,8 @@ class _Shelf:
                 part.waiting[offset] = part.waiting.get(offset, 0) + 1
 
     # -- output -----------------------------------------------------------------------------------
-    def write_until(self, until: int) -> int:
+    def write_until(self, until: int) -> None:
         """Writes every action at or before ``until`` and marks each partition written up to it."""
-        written = 0
         for number, part in self.partitions.items():
             if until <= part.written_until:
                 continue
@@ -216,11 +222,9 @@ class _Shelf:
                 # Actions of the last instant may still be in the heap: mark just before it, until done.
                 marked = not part.actions or part.actions[0][0] > until
                 self._write(number, batch, until if marked else batch[-1].ts - 1)
-                written += len(batch)
             if not marked:
                 self._write(number, [], until)
             part.written_until = until
-        return written
 
     def _write(self, number: int, batch: list[Emitted], mark: int) -> None:
         if self.to_redis:
@@ -255,15 +259,8 @@ class _Shelf:
         if self.engine is None:
             self.engine = ShelfEngine(run_seed(self.settings, state), self.settings.putback_prob)
         if self.pricing is None:
-            try:
-                self.pricing = PricingSource(
-                    self.settings.store_parquet,
-                    self.settings.discount_parquet_path,
-                    self.settings.pg_dsn,
-                    self.settings.daily_discount_table,
-                )
-            except OSError as exc:
-                self.log.warning("inventory not readable", error=str(exc))
+            self.pricing = open_pricing(self.settings, self.log)
+            if self.pricing is None:
                 self.runtime.wait(self.settings.store_file_retry_seconds)
                 return False
         return True
@@ -284,12 +281,7 @@ class _Shelf:
                     [self.settings.kafka_topic_foot], on_assign=self.on_assign, on_revoke=self.on_revoke
                 )
                 subscribed = True
-            for message in self.consumer.consume(1000, timeout=0.05):
-                error = message.error()
-                if error is None:
-                    self.take(message)
-                elif error.code() != KafkaError._PARTITION_EOF:
-                    self.log.warning("consumer error", error=str(error))
+            consume_into(self.consumer, self.take, self.log, 1000)
             self.schedule()
             try:
                 self.step()

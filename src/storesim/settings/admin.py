@@ -25,6 +25,17 @@ from storesim.settings._names import DLQ_TOPIC, STORE_CONTROL_TOPIC, STORE_SLOTS
 
 __all__ = ["DLQ_TOPIC", "AdminSettings"]
 
+# Logical topic → the field (and, upper-cased, the variable) that names it.
+_TOPIC_FIELDS = {
+    FOOT_TRAFFIC: "foot_topic",
+    FOOT_TRAFFIC_REALISTIC: "kafka_topic_realistic",
+    SHELF_EVENTS: "shelf_topic",
+    POS_TRANSACTIONS: "pos_topic",
+    POS_EVENTS: "pos_events_topic",
+    TRANSACTIONS: "transactions_topic",
+    REFUNDS: "kafka_topic_refunds",
+}
+
 
 class AdminSettings(ComponentSettings):
     kafka_broker: str = "kafka:9092"
@@ -51,12 +62,9 @@ class AdminSettings(ComponentSettings):
 
     def topic_names(self) -> dict[str, str]:
         """Logical topic → configured name."""
-        return {
-            FOOT_TRAFFIC: self.foot_topic,
-            FOOT_TRAFFIC_REALISTIC: self.kafka_topic_realistic,
-            SHELF_EVENTS: self.shelf_topic,
-            POS_TRANSACTIONS: self.pos_topic,
-            POS_EVENTS: self.pos_events_topic,
-            TRANSACTIONS: self.transactions_topic,
-            REFUNDS: self.kafka_topic_refunds,
-        }
+        return {topic: getattr(self, name) for topic, name in _TOPIC_FIELDS.items()}
+
+    @staticmethod
+    def topic_variables() -> dict[str, str]:
+        """Logical topic → the environment variable that names it."""
+        return {topic: name.upper() for topic, name in _TOPIC_FIELDS.items()}

@@ -1,7 +1,8 @@
 """The dead-letter topic: a message that cannot be applied goes there untouched, with why in its headers.
 
 Headers: storesim.reason (a short code such as undecodable, unknown-item), storesim.detail, the source
-topic/partition/offset and the component, so that a message can be inspected and replayed.
+(topic and partition/offset, or Redis stream and entry id) and the component, so that a message can be
+inspected and replayed.
 """
 
 from __future__ import annotations
@@ -21,18 +22,31 @@ class DeadLetters:
         self._metrics = metrics
 
     def send(self, message: Message, reason: str, detail: str) -> None:
-        source = str(message.topic())
+        """A Kafka message that cannot be applied."""
+        position = {"partition": str(message.partition()), "offset": str(message.offset())}
+        self.send_bytes(message.value(), message.key(), reason, detail, str(message.topic()), position)
+
+    def send_bytes(
+        self,
+        value: bytes | None,
+        key: bytes | None,
+        reason: str,
+        detail: str,
+        source: str,
+        position: dict[str, str],
+    ) -> None:
+        """Bytes from any source (a Kafka partition, a Redis stream); ``position`` says where in it, as
+        storesim.source.<name> headers."""
         headers: list[tuple[str, str | bytes | None]] = [
             ("storesim.reason", reason.encode()),
             ("storesim.detail", detail[:1000].encode()),
             ("storesim.source.topic", source.encode()),
-            ("storesim.source.partition", str(message.partition()).encode()),
-            ("storesim.source.offset", str(message.offset()).encode()),
+            *((f"storesim.source.{name}", text.encode()) for name, text in position.items()),
             ("storesim.component", self._component.encode()),
         ]
         while True:
             try:
-                self._producer.produce(self.topic, value=message.value(), key=message.key(), headers=headers)
+                self._producer.produce(self.topic, value=value, key=key, headers=headers)
                 break
             except BufferError:
                 self._producer.poll(0.1)

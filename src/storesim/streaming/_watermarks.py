@@ -67,6 +67,3 @@ class Watermarks:
         if not wanted or any(part not in marks for part in wanted):
             return None
         return min(marks[part] for part in wanted)
-
-    def reset(self) -> None:
-        self._client.delete(self.key)
