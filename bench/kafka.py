@@ -93,6 +93,14 @@ class Service:
     process: subprocess.Popen[bytes]
     log: Path
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far (Linux /proc), 0 once it has exited."""
+        try:
+            fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self, timeout: float = 15) -> int:
         """SIGTERM, then SIGKILL if it has not exited within ``timeout``; returns the exit code."""
         if self.process.poll() is None:
@@ -113,6 +121,7 @@ class Outcome:
     events: int
     seconds: float
     counts: dict[str, int] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)  # component -> CPU seconds
 
     @property
     def rate(self) -> float:
@@ -358,6 +367,7 @@ def run_chain(
                     break
                 time.sleep(0.1)
         elapsed = time.perf_counter() - started
+        cpu = {s.component: s.cpu_seconds() for s in services}
     finally:
         codes = {s.component: s.stop() for s in reversed(services)}
     for component, code in codes.items():
@@ -376,7 +386,7 @@ def run_chain(
     extra = {t: final[t] - expected[t] for t in TOPICS if final[t] != expected[t]}
     if extra:
         print(f"storesim chain: topics hold more events than expected: {extra}")
-    return Outcome(total, elapsed, final)
+    return Outcome(total, elapsed, final, cpu)
 
 
 def component_topics(component: str, names: dict[str, str], prefix: str) -> dict[str, str]:
@@ -477,6 +487,8 @@ def report(args: argparse.Namespace, events: list[Event], plain: Outcome, chain:
         print(f"ratio (b)/(a): n/a (target >= {TARGET_RATIO}: NOT met)")
         return
     print(f"(b) storesim chain: {chain.seconds:.2f} s, {chain.rate:,.0f} events/s")
+    busy = ", ".join(f"{name} {seconds:.1f}" for name, seconds in chain.cpu.items())
+    print(f"    CPU seconds per service: {busy} (total {sum(chain.cpu.values()):.1f} on {cpus} CPUs)")
     ratio = chain.rate / plain.rate
     verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
     print(f"ratio (b)/(a): {ratio:.3f} (target >= {TARGET_RATIO}: {verdict})")
