@@ -24,6 +24,7 @@ class Service:
     process: subprocess.Popen[str]
     port: int
     log: Path
+    env: dict[str, str] = field(default_factory=dict)
 
     stopped_in: float = 0.0
 
@@ -51,6 +52,7 @@ class Chain:
     names: dict[str, str] = field(default_factory=unique_names)
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     services: list[Service] = field(default_factory=list)
+    replicas: dict[str, int] = field(default_factory=dict)  # component -> replicas started so far
 
     def __post_init__(self) -> None:
         self.common = {
@@ -109,26 +111,40 @@ class Chain:
         }[component]
 
     def start(self, component: str, replicas: int = 1, **extra: str) -> list[Service]:
+        """New replicas; each has its own REPLICA_ID and STATE_DIR, as a StatefulSet's pods have."""
         started = []
         for _ in range(replicas):
-            port = free_port()
-            log = self.workdir / f"{component}-{len(self.services)}.log"
+            replica = f"{component}-{self.replicas.get(component, 0)}"
+            self.replicas[component] = self.replicas.get(component, 0) + 1
             env = base_env(
                 self.stack,
                 **self.common,
                 **self.topics(component, len(self.services)),
-                METRICS_PORT=str(port),
                 KAFKA_BOOTSTRAP_SERVERS=self.stack["KAFKA_BROKER"],
+                REPLICA_ID=replica,
+                STATE_DIR=str(self.workdir / "state" / replica),
                 **extra,
             )
-            with log.open("w") as handle:
-                process = subprocess.Popen(
-                    [STORESIM, "run", component], env=env, stderr=handle, stdout=handle, text=True
-                )
-            service = Service(component, process, port, log)
-            self.services.append(service)
-            started.append(service)
+            started.append(self._spawn(component, env))
         return started
+
+    def restart(self, service: Service) -> Service:
+        """The same replica again (its REPLICA_ID, STATE_DIR and settings), after it stopped or was killed."""
+        assert service.process.poll() is not None, "stop or kill it first"
+        self.services.remove(service)
+        return self._spawn(service.component, service.env)
+
+    def _spawn(self, component: str, env: dict[str, str]) -> Service:
+        port = free_port()
+        env = {**env, "METRICS_PORT": str(port)}
+        log = self.workdir / f"{env['REPLICA_ID']}.{len(self.services)}.log"
+        with log.open("w") as handle:
+            process = subprocess.Popen(
+                [STORESIM, "run", component], env=env, stderr=handle, stdout=handle, text=True
+            )
+        service = Service(component, process, port, log, env)
+        self.services.append(service)
+        return service
 
     def start_all(self, replicas: dict[str, int] | None = None) -> None:
         for component in COMPONENTS:

@@ -160,17 +160,37 @@ def wait_ready(service: subprocess.Popen[str], port: int, deadline_seconds: floa
     return False
 
 
-def message_count(stack: dict[str, str], topic: str) -> int:
-    """How many messages the topic holds (no transactions are used, so offsets count messages)."""
+def message_count(stack: dict[str, str], topic: str, deadline_seconds: float = 60) -> int:
+    """How many committed messages the topic holds: read (read_committed) to the end of every partition.
+    Offsets do not count them: transaction markers take offsets too."""
     from confluent_kafka import TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": stack["KAFKA_BROKER"], "group.id": f"count-{uuid.uuid4()}"})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": stack["KAFKA_BROKER"],
+            "group.id": f"count-{uuid.uuid4()}",
+            "enable.auto.commit": False,
+            "isolation.level": "read_committed",
+        }
+    )
     try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        numbers = sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+        ends = {}
+        starts = []
+        for number in numbers:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, number), timeout=10, cached=False)
+            ends[number] = high
+            starts.append(TopicPartition(topic, number, low))
+        consumer.assign(starts)
         total = 0
-        for number in partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, number), timeout=10)
-            total += high - low
-        return total
+        deadline = time.monotonic() + deadline_seconds
+        while time.monotonic() < deadline:
+            positions = consumer.position([TopicPartition(topic, n) for n in numbers])
+            if all(tp.offset >= ends[tp.partition] or ends[tp.partition] == 0 for tp in positions):
+                return total
+            for message in consumer.consume(1000, timeout=0.5):
+                if message.error() is None:
+                    total += 1
+        raise AssertionError(f"{topic}: could not read to the end in {deadline_seconds} s")
     finally:
         consumer.close()

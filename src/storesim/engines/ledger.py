@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import random
+from typing import Any
 
 from storesim._keys import CustomerKey, decode_customer_id, keyed_rng, ledger_transaction_id
 from storesim._time import local_day
@@ -50,6 +51,15 @@ class LedgerEngine:
     @property
     def pending_refunds(self) -> int:
         return len(self._pending)
+
+    def snapshot(self) -> list[tuple[int, int, Record]]:
+        """The pending refunds, JSON-ready, for a state store (a heap stays a heap in a list)."""
+        return list(self._pending)
+
+    def restore(self, pending: list[list[Any]]) -> None:
+        """Takes back what snapshot() gave."""
+        self._pending = [(int(when), int(refund_id), refund) for when, refund_id, refund in pending]
+        heapq.heapify(self._pending)
 
     def on_checkout(self, tx: Record) -> list[Emitted]:
         customer = tx["customer_id"]

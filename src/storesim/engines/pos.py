@@ -8,7 +8,8 @@ or whose MAX_SESSION_AGE_SEC deadline, has come.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -50,6 +51,7 @@ class PosEngine:
         self._max_age = max_session_age
         self._carts: dict[str, _Cart] = {}
         self._deadlines: list[tuple[int, str]] = []
+        self._changed: set[str] = set()  # carts opened, changed or closed since the last changes()
         self.empty_sessions = 0  # sessions that ended with nothing in the cart and no checkout
 
     @property
@@ -63,6 +65,7 @@ class PosEngine:
         deadline = min(exit_time, entry + self._max_age)
         self._carts[customer_id] = _Cart(customer_id, deadline)
         heapq.heappush(self._deadlines, (deadline, customer_id))
+        self._changed.add(customer_id)
 
     def apply_shelf(self, customer_id: str, event_type: str, item_id: str, quantity: int) -> None:
         if event_type == "weight_change":
@@ -75,6 +78,7 @@ class PosEngine:
         if quantity <= 0:
             raise PosInputError("bad-quantity", f"quantity {quantity} is not positive")
         held = cart.lines.get(item_id, 0)
+        self._changed.add(customer_id)
         if event_type == "pickup":
             cart.lines[item_id] = held + quantity
         elif event_type == "putback":
@@ -95,10 +99,34 @@ class PosEngine:
         while self._deadlines and self._deadlines[0][0] <= now:
             deadline, customer = heapq.heappop(self._deadlines)
             cart = self._carts.pop(customer)
+            self._changed.add(customer)
             checkout = self._checkout(cart, deadline)
             if checkout is not None:
                 out.append(checkout)
         return out
+
+    def changes(self) -> dict[str, str | None]:
+        """The carts changed since the last call, encoded for a state store (None: the cart is gone)."""
+        out: dict[str, str | None] = {}
+        for customer in self._changed:
+            cart = self._carts.get(customer)
+            out[customer] = None if cart is None else json.dumps([cart.deadline, cart.lines])
+        self._changed.clear()
+        return out
+
+    def restore(self, carts: Mapping[str, str]) -> None:
+        """Takes the carts of a state store's snapshot (as changes() encoded them) as the open carts."""
+        self._carts.clear()
+        self._changed.clear()
+        for customer, encoded in carts.items():
+            deadline, lines = json.loads(encoded)
+            self._carts[customer] = _Cart(customer, int(deadline), dict(lines))
+        self._deadlines = [(cart.deadline, customer) for customer, cart in self._carts.items()]
+        heapq.heapify(self._deadlines)
+
+    def open_days(self) -> set[date]:
+        """The visit days of the open carts: the pricing their checkouts will need."""
+        return {day_date(decode_customer_id(customer).day) for customer in self._carts}
 
     def _checkout(self, cart: _Cart, ts: int) -> Emitted | None:
         if not cart.lines and not self._force:

@@ -46,6 +46,18 @@ class RegisterEngine:
         self._method_weights = [w for _, w in store.payment_mix]
         self._next_logout = _NEVER
 
+    def snapshot(self) -> list[list[object]]:
+        """The terminals' state, JSON-ready, for a state store."""
+        return [[t.busy_until, t.employee, t.logout_at] for t in self._terminals]
+
+    def restore(self, terminals: list[list[object]]) -> None:
+        """Takes back what snapshot() gave."""
+        for terminal, (busy_until, employee, logout_at) in zip(self._terminals, terminals, strict=True):
+            terminal.busy_until = int(str(busy_until))
+            terminal.employee = None if employee is None else str(employee)
+            terminal.logout_at = int(str(logout_at))
+        self._schedule_next_logout()
+
     def _event(self, ts: int, key: str, event_type: str, **fields: object) -> Emitted:
         record = blank_record(POS_EVENTS)
         record.update(event_type=event_type, timestamp=ts * 1000, store_id=self.store.store_id, **fields)

@@ -36,6 +36,7 @@ class EventProducer:
         *,
         output_format: str = "avro",
         extra: dict[str, Any] | None = None,
+        transactional_id: str | None = None,
     ) -> None:
         self._names = names
         self._metrics = metrics
@@ -51,6 +52,10 @@ class EventProducer:
             "compression.type": "lz4",
             "log_level": 3,
         }
+        if transactional_id is not None:
+            # A killed replica's open transaction blocks read_committed consumers until it times out
+            # (unless its successor fences it first): keep that short.
+            conf.update({"transactional.id": transactional_id, "transaction.timeout.ms": 20_000})
         conf.update(extra or {})
         self._producer = Producer(conf)
         self._serialisers: dict[str, _Serialise] = {}

@@ -4,6 +4,7 @@ the pricing source, and the loop step that hands consumed messages over."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -15,7 +16,7 @@ from redis.retry import Retry
 from storesim.kafka._producer import EventProducer
 from storesim.service import ClockState, RedisClock
 from storesim.services._runtime import ServiceRuntime
-from storesim.settings import PosSettings, ServiceSettings, ShelfSettings
+from storesim.settings import PosSettings, ServiceSettings, ShelfSettings, StatefulSettings
 from storesim.streaming import PricingSource
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
     "redis_client",
     "redis_ping",
     "run_seed",
+    "state_path",
+    "transactional_id",
 ]
 
 
@@ -119,3 +122,14 @@ def consume_into(
             take(message)
         elif error.code() != KafkaError._PARTITION_EOF:
             log.warning("consumer error", error=str(error))
+
+
+def transactional_id(settings: StatefulSettings, component: str) -> str:
+    """Stable across restarts of one replica, distinct between replicas and simulations."""
+    assert isinstance(settings, ServiceSettings)
+    return f"{settings.sim_namespace}.{component}.{settings.replica_id}"
+
+
+def state_path(settings: StatefulSettings, component: str) -> Path:
+    """The replica's state store: one file per simulation, stage and replica under STATE_DIR."""
+    return settings.state_dir / f"{transactional_id(settings, component)}.sqlite"

@@ -47,9 +47,9 @@ def run_ledger(settings: LedgerSettings) -> int:
     runtime = ServiceRuntime("ledger", settings.metrics_port).start()
     stage = _Ledger(settings, runtime)
     try:
-        stage.run()
+        code = stage.run()
     finally:
         stage.close()
         runtime.log.info("stopped")
         runtime.close()
-    return 0
+    return code

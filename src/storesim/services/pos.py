@@ -6,15 +6,21 @@ in event-time order up to the instant the input gate says is complete (the shelf
 checkouts due before each instant released first — exactly the embedded mode's order, so the same
 seed checks out the same carts whatever the replica count.
 
-State (this issue): a replica rebuilds a partition by re-reading it from the start and skips the
-checkouts already delivered (the POS watermark says up to when). Issue 4 replaces the re-read with a
-state store on the pod's volume.
+State. A partition's state at instant T (its open carts) depends only on T: it is every input event at
+or before T applied. Each step commits, in one Kafka transaction, the checkouts up to T and the input
+offsets from which events after T remain to be read, with T in the offsets' metadata; then it saves the
+changed carts, T and those offsets in the state store (STATE_DIR). On assignment a partition is
+restored from the store and the committed offsets: a store at T goes on from its offsets; a store
+behind (killed between the two writes) replays up to T without sending; a partition without a store
+(it moved here) is rebuilt from the input log, sending nothing at or before T.
 """
 
 from __future__ import annotations
 
 import heapq
+import time
 from dataclasses import dataclass, field
+from datetime import date
 
 import psycopg2
 import redis
@@ -27,15 +33,27 @@ from storesim.events import FOOT_TRAFFIC, POS_TRANSACTIONS, SHELF_EVENTS, Record
 from storesim.kafka._producer import EventProducer
 from storesim.service import RedisClock
 from storesim.services._runtime import ServiceRuntime
-from storesim.services._wiring import add_pings, consume_into, consumer_conf, open_pricing, redis_client
+from storesim.services._wiring import (
+    add_pings,
+    consume_into,
+    consumer_conf,
+    open_pricing,
+    redis_client,
+    state_path,
+    transactional_id,
+)
 from storesim.services.shelf import SHELF_STAGE
 from storesim.settings import PosSettings
 from storesim.streaming import (
+    Checkpoint,
+    CommitFailedError,
     DeadLetters,
     DecodeError,
     EventTimeGate,
     PricingSource,
+    ProducerFencedError,
     RecordDecoder,
+    StateStore,
     Watermarks,
 )
 
@@ -50,8 +68,15 @@ _RANK = {"pickup": 1, "putback": 2}
 @dataclass
 class _Partition:
     engine: PosEngine
-    delivered_until: int  # checkouts at or before this instant are in Kafka already
+    until: int  # every input event at or before this instant is applied; checkouts up to it committed
+    sent_until: int  # checkouts at or before this instant are committed already (a replay sends none)
+    starts: dict[str, int]  # input topic -> the offset this partition was (re)started from
+    days: set[date] = field(default_factory=set)  # restored carts' days, priced before any checkout
     inputs: list[tuple[int, int, int, Record, Message]] = field(default_factory=list)
+
+
+def _scope(number: int) -> str:
+    return f"partition-{number}"
 
 
 class _Pos:
@@ -74,19 +99,30 @@ class _Pos:
             },
             self.metrics,
             output_format=settings.output_format,
+            transactional_id=transactional_id(settings, "pos") if settings.exactly_once else None,
         )
+        self.checkpoint = Checkpoint(self.producer, exactly_once=settings.exactly_once)
+        self.store = StateStore(state_path(settings, "pos"))
         self.topics = {settings.foot_topic: FOOT_TRAFFIC, settings.shelf_topic: SHELF_EVENTS}
         self.dead = DeadLetters(self.producer.raw, settings.dlq_topic, "pos", self.metrics)
         self.decoder = RecordDecoder(settings.schema_registry_url)
-        self.consumer = Consumer(consumer_conf(settings.kafka_broker, settings.group_id_foot))
+        # Static membership: a restarted replica takes its partitions back without a rebalance.
+        self.consumer = Consumer(
+            consumer_conf(
+                settings.kafka_broker, settings.group_id_foot, **{"group.instance.id": settings.replica_id}
+            )
+        )
         self.gate = EventTimeGate(self.consumer, self.shelf_marks.low, self.metrics)
         self.partitions: dict[int, _Partition] = {}
         self.parts = 0
         self.pricing: PricingSource | None = None
+        self.restoring = False
+        self.unpublished = False  # committed progress whose watermark Redis has not taken yet
         self.seq = 0
         add_pings(runtime, self.producer, settings, self.clock)
         runtime.health.add_ping("inventory", lambda: self.pricing is not None)
         runtime.health.add_ping("postgres", lambda: self.pricing is not None and self.pricing.ping())
+        runtime.health.add_ping("restored", lambda: not self.restoring)
 
     def _engine(self) -> PosEngine:
         assert self.pricing is not None
@@ -97,26 +133,68 @@ class _Pos:
             max_session_age=self.settings.max_session_age_sec,
         )
 
+    # -- assignment and restore -------------------------------------------------------------------
     def on_assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
-        marks = self.marks.read()
-        starts: dict[tuple[str, int], int] = {}
-        for tp in assigned:
-            tp.offset = consumer.get_watermark_offsets(tp, timeout=10)[0]
-            starts[(tp.topic, tp.partition)] = tp.offset
-            if tp.partition not in self.partitions:
-                self.partitions[tp.partition] = _Partition(self._engine(), marks.get(tp.partition, -1))
+        self.restoring = True
+        started = time.monotonic()
+        self.partitions.clear()
+        numbers = sorted({tp.partition for tp in assigned})
+        for number in numbers:
+            self.partitions[number] = self._restore(consumer, number)
         metadata = consumer.list_topics(self.settings.foot_topic, timeout=10)
         self.parts = len(metadata.topics[self.settings.foot_topic].partitions)
-        consumer.assign(assigned)
-        self.gate.reset(starts)
-        self.log.info("assigned", partitions=sorted(self.partitions))
+        positions = [
+            TopicPartition(name, number, part.starts[name])
+            for number, part in self.partitions.items()
+            for name in self.topics
+        ]
+        consumer.assign(positions)
+        self.gate.reset({(tp.topic, tp.partition): tp.offset for tp in positions})
+        self.restoring = False
+        self.log.info(
+            "assigned",
+            partitions=numbers,
+            open_carts=sum(p.engine.open_carts for p in self.partitions.values()),
+            restore_s=round(time.monotonic() - started, 3),
+        )
+
+    def _restore(self, consumer: Consumer, number: int) -> _Partition:
+        """The partition as last committed: from the state store where it is (or can catch up), else
+        rebuilt from the start of its input."""
+        names = list(self.topics)
+        committed = consumer.committed([TopicPartition(n, number) for n in names], timeout=10)
+        sent_until = max((int(tp.metadata) for tp in committed if tp.metadata), default=-1)
+        engine = self._engine()
+        snapshot = self.store.load(_scope(number))
+        if snapshot is not None and snapshot.until <= sent_until and snapshot.until >= 0:
+            engine.restore(snapshot.entries)
+            starts = {n: snapshot.offsets[f"{n}:{number}"] for n in names}
+            how = "store" if snapshot.until == sent_until else "store+replay"
+            until = snapshot.until
+        else:
+            if snapshot is not None:  # ahead of Kafka: its offsets were lost; never trust it
+                self.store.drop([_scope(number)])
+            starts = {
+                n: consumer.get_watermark_offsets(TopicPartition(n, number), timeout=10)[0] for n in names
+            }
+            how, until = "input log", -1
+        self.log.info("restoring", partition=number, source=how, until=until, committed_until=sent_until)
+        return _Partition(engine, until, sent_until, starts, engine.open_days())
 
     def on_revoke(self, _consumer: Consumer, revoked: list[TopicPartition]) -> None:
-        self.producer.flush(8)
+        # The open transaction is left alone: a commit under the new group generation includes only the
+        # partitions held then, and one under the old generation is fenced and rewound.
         self.partitions.clear()
         self.gate.reset({})
         self.log.info("revoked", partitions=sorted({tp.partition for tp in revoked}))
 
+    def rewind(self) -> None:
+        """After a failed commit: back to the committed state of every partition this replica holds."""
+        assignment = self.consumer.assignment()
+        if assignment:
+            self.on_assign(self.consumer, assignment)
+
+    # -- input --------------------------------------------------------------------------------------
     def take(self, message: Message) -> None:
         name, number = str(message.topic()), int(message.partition() or 0)
         self.gate.consumed(name, number, int(message.offset() or 0))
@@ -141,14 +219,23 @@ class _Pos:
             return  # the scale's reading: a cart changes with the pickup or putback it follows
         else:
             ts, rank = record["timestamp"] // 1000, _RANK.get(event_type, 3)
+        if ts <= part.until:
+            return  # in the restored carts already
         self.seq += 1
         heapq.heappush(part.inputs, (ts, rank, self.seq, record, message))
 
-    def apply_until(self, number: int, part: _Partition, until: int) -> int:
+    def apply_until(self, part: _Partition, until: int) -> int:
         """Applies the partition's input up to ``until``, sends the checkouts due; returns how far it got
         (less than ``until`` while Postgres cannot give a day's discounts)."""
         assert self.pricing is not None
         engine, out = part.engine, []
+        try:
+            while part.days:
+                self.pricing.ensure(min(part.days))
+                part.days.discard(min(part.days))
+        except psycopg2.Error as exc:
+            self.log.warning("postgres unavailable", error=str(exc).strip().splitlines()[0])
+            return part.until
         previous = None
         while part.inputs and part.inputs[0][0] <= until:
             ts, _, _, record, message = part.inputs[0]
@@ -169,30 +256,58 @@ class _Pos:
                 until = ts - 1
                 break
             except PosInputError as exc:
-                if ts > part.delivered_until:  # a re-read partition met it already
+                if ts > part.sent_until:  # a replayed partition met it already
                     self.dead.send(message, exc.reason, str(exc))
             heapq.heappop(part.inputs)
         out += engine.due(until)
         for checkout in out:
-            if checkout.ts > part.delivered_until:
+            if checkout.ts > part.sent_until:
                 self.producer.send(POS_TRANSACTIONS, checkout.key, checkout.record)
         return until
+
+    # -- the step -------------------------------------------------------------------------------------
+    def offsets(self, number: int, part: _Partition) -> dict[str, int]:
+        """Per input topic: the first offset whose event is not applied yet."""
+        result = {name: self.gate.positions.get((name, number), part.starts[name]) for name in self.topics}
+        for *_, message in part.inputs:
+            name, offset = str(message.topic()), int(message.offset() or 0)
+            result[name] = min(result[name], offset)
+        return result
 
     def step(self) -> None:
         now_ms = self.clock.now_ms(refresh=True)
         if now_ms is None or not self.partitions:
             return
         until = min(self.gate.advance(), now_ms // 1000)
-        if until < 0:
+        reached = {n: self.apply_until(p, until) for n, p in self.partitions.items() if until > p.until}
+        if not reached:
+            if self.unpublished:
+                self.publish()
             return
-        reached = {n: self.apply_until(n, p, until) for n, p in self.partitions.items()}
-        if self.producer.flush(30):
-            raise RuntimeError("Kafka did not confirm the checkouts in 30 s")
+        offsets = {n: self.offsets(n, self.partitions[n]) for n in reached}
+        commits = [
+            TopicPartition(
+                name, number, offset, str(max(self.partitions[number].sent_until, reached[number]))
+            )
+            for number, by_topic in offsets.items()
+            for name, offset in by_topic.items()
+        ]
+        self.checkpoint.commit(self.consumer, commits)
         for number, when in reached.items():
-            self.partitions[number].delivered_until = max(self.partitions[number].delivered_until, when)
-        self.marks.advance(reached, self.parts)
+            part = self.partitions[number]
+            part.until = when
+            part.sent_until = max(part.sent_until, when)
+            by_topic = {f"{name}:{number}": offset for name, offset in offsets[number].items()}
+            self.store.save(_scope(number), when, by_topic, part.engine.changes())
+        self.unpublished = True
         self.metrics.open_carts.set(sum(p.engine.open_carts for p in self.partitions.values()))
         self.metrics.clock_lag.set(max(0, now_ms // 1000 - min(reached.values())))
+        self.publish()
+
+    def publish(self) -> None:
+        """The committed progress as the POS watermark, for the register and the ledger."""
+        self.marks.advance({n: p.until for n, p in self.partitions.items()}, self.parts)
+        self.unpublished = False
 
     def prepare(self) -> bool:
         self.producer.resolve_schemas()
@@ -200,7 +315,10 @@ class _Pos:
             return False
         if self.pricing is None:
             self.pricing = open_pricing(self.settings, self.log)
-        return self.pricing is not None
+        if self.pricing is None:
+            return False
+        self.checkpoint.prepare()
+        return True
 
     def run(self) -> None:
         subscribed = False
@@ -209,7 +327,9 @@ class _Pos:
                 if not self.prepare():
                     self.runtime.wait(1.0)
                     continue
-            except Exception as exc:  # registry or Redis away: not ready, try again
+            except ProducerFencedError:
+                raise
+            except Exception as exc:  # registry, Redis or Kafka away: not ready, try again
                 self.log.warning("waiting for dependencies", error=str(exc))
                 self.runtime.wait(1.0)
                 continue
@@ -217,16 +337,22 @@ class _Pos:
                 topics = [self.settings.foot_topic, self.settings.shelf_topic]
                 self.consumer.subscribe(topics, on_assign=self.on_assign, on_revoke=self.on_revoke)
                 subscribed = True
+            self.checkpoint.begin()
             consume_into(self.consumer, self.take, self.log, 2000)
             try:
                 self.step()
-            except (redis.RedisError, RuntimeError) as exc:
+            except CommitFailedError as exc:
+                self.log.warning("step not committed; rewinding", error=str(exc))
+                self.rewind()
+            except redis.RedisError as exc:
                 self.log.warning("cannot advance", error=str(exc))
                 self.runtime.wait(1.0)
 
     def close(self) -> None:
+        self.checkpoint.abort()
         self.consumer.close()
         self.producer.flush(5)
+        self.store.close()
 
 
 def run_pos(settings: PosSettings) -> int:
@@ -234,6 +360,9 @@ def run_pos(settings: PosSettings) -> int:
     pos = _Pos(settings, runtime)
     try:
         pos.run()
+    except ProducerFencedError as exc:
+        runtime.log.error("stopping", error=str(exc))
+        return 1
     finally:
         pos.close()
         runtime.log.info("stopped")

@@ -47,9 +47,9 @@ def run_register(settings: RegisterSettings) -> int:
         {POS_EVENTS: settings.kafka_topic},
     )
     try:
-        stage.run()
+        code = stage.run()
     finally:
         stage.close()
         runtime.log.info("stopped")
         runtime.close()
-    return 0
+    return code

@@ -4,6 +4,7 @@ from storesim.settings._base import ComponentSettings, SettingsError, load_setti
 from storesim.settings._names import DLQ_TOPIC, STORE_CONTROL_TOPIC, STORE_SLOTS
 from storesim.settings._postgres import PostgresSettings
 from storesim.settings._service import ServiceSettings
+from storesim.settings._stateful import StatefulSettings
 from storesim.settings.admin import AdminSettings
 from storesim.settings.bridge import BridgeSettings
 from storesim.settings.clock import ClockSettings
@@ -29,5 +30,6 @@ __all__ = [
     "ServiceSettings",
     "SettingsError",
     "ShelfSettings",
+    "StatefulSettings",
     "load_settings",
 ]

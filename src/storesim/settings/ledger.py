@@ -7,11 +7,12 @@ from typing import Literal
 from pydantic import Field
 
 from storesim.settings._service import ServiceSettings
+from storesim.settings._stateful import StatefulSettings
 
 __all__ = ["LedgerSettings"]
 
 
-class LedgerSettings(ServiceSettings):
+class LedgerSettings(ServiceSettings, StatefulSettings):
     kafka_bootstrap_servers: str = "kafka:9092"
     kafka_topic: str = Field("transactions", min_length=1)
     kafka_topic_refunds: str = Field("refunds", min_length=1)

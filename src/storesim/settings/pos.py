@@ -8,11 +8,12 @@ from pydantic import Field
 
 from storesim.settings._postgres import PostgresSettings
 from storesim.settings._service import ServiceSettings
+from storesim.settings._stateful import StatefulSettings
 
 __all__ = ["PosSettings"]
 
 
-class PosSettings(ServiceSettings, PostgresSettings):
+class PosSettings(ServiceSettings, PostgresSettings, StatefulSettings):
     """The seed's POS ran one consumer per topic (GROUP_ID_FOOT, GROUP_ID_SHELF). storesim's reads both
     topics with one consumer in group GROUP_ID_FOOT, so that the range assignor hands a replica partition
     i of both; GROUP_ID_SHELF is accepted and names nothing else."""

@@ -7,11 +7,12 @@ from typing import Literal
 from pydantic import Field
 
 from storesim.settings._service import ServiceSettings
+from storesim.settings._stateful import StatefulSettings
 
 __all__ = ["RegisterSettings"]
 
 
-class RegisterSettings(ServiceSettings):
+class RegisterSettings(ServiceSettings, StatefulSettings):
     kafka_bootstrap_servers: str = "localhost:9092"
     kafka_topic: str = Field("pos_events", min_length=1)
     delay_between_sequences: float = Field(5.0, gt=0)

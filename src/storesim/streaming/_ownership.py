@@ -5,11 +5,16 @@ group protocol does the rest: a replica that starts, stops or dies moves stores 
 and the eager protocol revokes a store from its old owner before anyone else gets it. The topic never
 carries a message; its partitions are only the units handed out (round robin, so that consecutive
 stores spread over the replicas).
+
+The same partitions carry a stateful stage's per-store progress: its committed offsets there (offset 0)
+hold, in their metadata, how far each store of the partition got, so that a Kafka transaction can commit
+a store's outputs and its progress together, fenced by this group's generation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -66,6 +71,32 @@ class StoreOwnership:
         self.assigned = False
         if gone:
             self._on_revoke(gone)
+
+    @property
+    def consumer(self) -> Consumer:
+        """The group member, for committing progress with its group metadata."""
+        return self._consumer
+
+    def _slot(self, store: int) -> int:
+        assert self._slots is not None
+        return self._store_ids.index(store) % self._slots
+
+    def progress(self, stores: Sequence[int]) -> dict[int, int]:
+        """Each store's committed progress (-1 where none is committed)."""
+        slots = sorted({self._slot(s) for s in stores})
+        found: dict[int, int] = {}
+        if slots:
+            committed = self._consumer.committed([TopicPartition(self._topic, k) for k in slots], timeout=10)
+            for tp in committed:
+                found.update({int(s): int(t) for s, t in json.loads(tp.metadata or "{}").items()})
+        return {s: found.get(s, -1) for s in stores}
+
+    def progress_offsets(self, progress: Mapping[int, int]) -> list[TopicPartition]:
+        """``progress`` (every store of the slots it touches) as offsets to commit on this topic."""
+        by_slot: dict[int, dict[str, int]] = {}
+        for store, until in sorted(progress.items()):
+            by_slot.setdefault(self._slot(store), {})[str(store)] = until
+        return [TopicPartition(self._topic, k, 0, json.dumps(v)) for k, v in sorted(by_slot.items())]
 
     def poll(self) -> None:
         """Keeps the membership alive and runs the callbacks; call it from the service's loop."""

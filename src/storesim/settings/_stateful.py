@@ -1,0 +1,22 @@
+"""What the stages that consume and produce (pos, register, ledger) add: where their state lives, who
+they are across restarts, and whether their output is exactly-once."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings
+
+__all__ = ["StatefulSettings"]
+
+
+class StatefulSettings(BaseSettings):
+    """REPLICA_ID must survive a restart of the same replica (a StatefulSet's pod name does): it names
+    the replica's Kafka transactional.id and static group membership, which fence a killed instance's
+    unfinished transaction the moment its successor starts."""
+
+    state_dir: Path = Path("state")
+    replica_id: str = Field(default_factory=socket.gethostname, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    exactly_once: bool = True
