@@ -13,10 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.helpers import STORESIM, base_env
+
 REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "scripts" / "stack"
 COLD_INSTALL_TIMEOUT = 15 * 60
 SERVICES = ("kafka", "registry", "redis", "postgres")
+DATA_LOADER = str(Path(STORESIM).with_name("storesim-data-loader"))
 
 
 def stack_status() -> list[dict[str, object]]:
@@ -67,3 +70,17 @@ def redis_address(stack: dict[str, str]) -> tuple[str, int]:
 @pytest.fixture(scope="session")
 def pg_dsn(stack: dict[str, str]) -> str:
     return f"postgresql://{stack['PG_USER']}:{stack['PG_PASS']}@{stack['PG_HOST']}:{stack['PG_PORT']}/{stack['PG_DB']}"
+
+
+@pytest.fixture(scope="session")
+def dataset(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The data loader's files, and its daily discounts in Postgres: what the chart's Job does."""
+    out = tmp_path_factory.mktemp("data")
+    env = base_env(stack)
+    for args in (
+        ["build", "--out", str(out), "--from", "2025-03-01", "--to", "2025-04-30"],
+        ["load-postgres", "--data", str(out)],
+    ):
+        result = subprocess.run([DATA_LOADER, *args], env=env, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+    return out

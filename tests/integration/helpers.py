@@ -160,6 +160,21 @@ def wait_ready(service: subprocess.Popen[str], port: int, deadline_seconds: floa
     return False
 
 
+def end_offsets(stack: dict[str, str], topic: str) -> int:
+    """The sum of the topic's end offsets: grows as it is written to (markers included), for progress."""
+    from confluent_kafka import TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": stack["KAFKA_BROKER"], "group.id": f"ends-{uuid.uuid4()}"})
+    try:
+        numbers = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(
+            consumer.get_watermark_offsets(TopicPartition(topic, n), timeout=10, cached=False)[1]
+            for n in numbers
+        )
+    finally:
+        consumer.close()
+
+
 def message_count(stack: dict[str, str], topic: str, deadline_seconds: float = 60) -> int:
     """How many committed messages the topic holds: read (read_committed) to the end of every partition.
     Offsets do not count them: transaction markers take offsets too."""
@@ -178,7 +193,9 @@ def message_count(stack: dict[str, str], topic: str, deadline_seconds: float = 6
         ends = {}
         starts = []
         for number in numbers:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, number), timeout=10, cached=False)
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, number), timeout=10, cached=False
+            )
             ends[number] = high
             starts.append(TopicPartition(topic, number, low))
         consumer.assign(starts)

@@ -4,112 +4,27 @@ is what the embedded mode writes, and the seeds' JSON with OUTPUT_FORMAT=json.""
 from __future__ import annotations
 
 import json
-import subprocess
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
 from confluent_kafka import Producer
 
-import storesim_dataloader as loader
 from storesim.events import TOPICS
 from tests.conftest import Run, epoch_seconds, simulate
 from tests.integration.chain import Chain
-from tests.integration.helpers import GARBAGE_KEY, STORESIM, base_env, consume, consume_raw, message_count
+from tests.integration.helpers import GARBAGE_KEY, consume_raw, message_count
+from tests.integration.runs import (
+    CUSTOMERS,
+    SEED,
+    START,
+    assert_same_events,
+    backfill,
+    catalogue,
+    embedded,
+    run_chain,
+)
 from tests.unit import test_invariants as invariants
-
-
-def catalogue() -> dict[str, dict[str, Any]]:
-    return {row["shelf_id"]: row for row in loader.read_catalogue().to_pylist()}
-
-
-DATA_LOADER = str(Path(STORESIM).with_name("storesim-data-loader"))
-START, END = "2025-03-28T00:00:00+00:00", "2025-03-29T00:00:00+00:00"
-SEED = "11"
-CUSTOMERS = {"BASE_DAILY_CUSTOMERS": "50"}
-
-
-def canonical(record: dict[str, Any]) -> str:
-    return json.dumps(record, sort_keys=True, default=str)
-
-
-@pytest.fixture(scope="session")
-def dataset(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The data loader's files, and its daily discounts in Postgres: what the chart's Job does."""
-    out = tmp_path_factory.mktemp("data")
-    env = base_env(stack)
-    for args in (
-        ["build", "--out", str(out), "--from", "2025-03-01", "--to", "2025-04-30"],
-        ["load-postgres", "--data", str(out)],
-    ):
-        result = subprocess.run([DATA_LOADER, *args], env=env, capture_output=True, text=True, check=False)
-        assert result.returncode == 0, result.stderr
-    return out
-
-
-def embedded(out: Path, stores: str, customers: str = CUSTOMERS["BASE_DAILY_CUSTOMERS"]) -> Run:
-    return simulate(
-        out,
-        "--store-ids",
-        stores,
-        "--start",
-        START[:10],
-        "--days",
-        "1",
-        "--seed",
-        SEED,
-        env={"BASE_DAILY_CUSTOMERS": customers},
-    )
-
-
-def backfill(stores: str, customers: str = CUSTOMERS["BASE_DAILY_CUSTOMERS"]) -> dict[str, str]:
-    return {
-        "STORE_IDS": stores,
-        "SEED": SEED,
-        "SIM_START": START,
-        "SIM_END": END,
-        "CLOCK_MODE": "backfill",
-        "BASE_DAILY_CUSTOMERS": customers,
-    }
-
-
-def consume_chain(chain: Chain, expected: Run) -> dict[str, list[dict[str, Any]]]:
-    names = [chain.names[t] for t in TOPICS]
-    total = sum(len(expected.records[t]) for t in TOPICS)
-    got = consume(chain.stack, names, total, deadline_seconds=180)
-    by_topic: dict[str, list[dict[str, Any]]] = {t: [] for t in TOPICS}
-    logical = {name: topic for topic, name in chain.names.items()}
-    for name, _, record in got:
-        by_topic[logical[name]].append(record)
-    return by_topic
-
-
-def assert_same_events(
-    chain: Chain, got: dict[str, list[dict[str, Any]]], expected: Run, planted: dict[str, int] | None = None
-) -> None:
-    """Record for record the embedded run's events, and no message more than it (besides ``planted``)."""
-    for topic in TOPICS:
-        want = Counter(map(canonical, expected.records[topic]))
-        have = Counter(map(canonical, got[topic]))
-        missing, extra = sum((want - have).values()), sum((have - want).values())
-        assert have == want, f"{topic}: {missing} missing, {extra} extra"
-        count = message_count(chain.stack, chain.names[topic]) - (planted or {}).get(topic, 0)
-        assert count == len(expected.records[topic]), f"{topic}: {count} messages, duplicates"
-
-
-def run_chain(chain: Chain, expected: Run, replicas: dict[str, int] | None = None) -> dict[str, list[Any]]:
-    """Starts every service, reads until the expected count, stops them; each must exit 0 on SIGTERM."""
-    try:
-        chain.start_all(replicas)
-        got = consume_chain(chain, expected)
-        chain.wait_ready()
-    finally:
-        codes = chain.stop()
-    assert all(code == 0 for values in codes.values() for code in values), codes
-    slowest = max(chain.services, key=lambda s: s.stopped_in)
-    assert slowest.stopped_in < 10, f"{slowest.component} took {slowest.stopped_in:.1f} s to drain"
-    return got
 
 
 def produce_garbage(chain: Chain, topic: str, value: bytes) -> None:
