@@ -53,6 +53,7 @@ class Chain:
     run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     services: list[Service] = field(default_factory=list)
     replicas: dict[str, int] = field(default_factory=dict)  # component -> replicas started so far
+    spawned: int = 0  # processes started, restarts included (each has its own log)
 
     def __post_init__(self) -> None:
         self.common = {
@@ -137,7 +138,8 @@ class Chain:
     def _spawn(self, component: str, env: dict[str, str]) -> Service:
         port = free_port()
         env = {**env, "METRICS_PORT": str(port)}
-        log = self.workdir / f"{env['REPLICA_ID']}.{len(self.services)}.log"
+        self.spawned += 1
+        log = self.workdir / f"{env['REPLICA_ID']}.{self.spawned}.log"
         with log.open("w") as handle:
             process = subprocess.Popen(
                 [STORESIM, "run", component], env=env, stderr=handle, stdout=handle, text=True

@@ -57,9 +57,16 @@ class EventProducer:
             # (unless its successor fences it first): keep that short.
             conf.update({"transactional.id": transactional_id, "transaction.timeout.ms": 20_000})
         conf.update(extra or {})
+        self._conf = conf
         self._producer = Producer(conf)
         self._serialisers: dict[str, _Serialise] = {}
         self.failed = 0  # deliveries that failed since the owner last reset it
+
+    def renew(self) -> None:
+        """A new client in place of one that hit a fatal error (a transactional producer whose
+        transaction the broker gave up on); with the same transactional.id it fences the old one."""
+        self._producer = Producer(self._conf)
+        self.failed = 0
 
     def resolve_schemas(self) -> None:
         """Looks every value schema up in the registry (never registers); raises until all resolve."""

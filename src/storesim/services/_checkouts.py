@@ -16,6 +16,7 @@ rebuilt from the start of pos_transactions.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import json
 import time
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import redis
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from storesim._keys import decode_customer_id
 from storesim.events import POS_TRANSACTIONS, Emitted, Record
@@ -104,7 +105,7 @@ class CheckoutStage(ABC):
         )
         self.checkpoint = Checkpoint(self.producer, exactly_once=settings.exactly_once)
         self.store = StateStore(state_path(settings, self.component))
-        self.dead = DeadLetters(self.producer.raw, settings.dlq_topic, self.component, self.metrics)
+        self.dead = DeadLetters(self.producer, settings.dlq_topic, self.component, self.metrics)
         self.decoder = RecordDecoder(settings.schema_registry_url)
         self.consumer = Consumer(consumer_conf(bootstrap, f"{ns}.{self.component}.reader"))
         self.gate = EventTimeGate(self.consumer, self.pos_marks.low, self.metrics)
@@ -121,6 +122,7 @@ class CheckoutStage(ABC):
         self.stores: dict[int, _Store] = {}
         self.seed: int | None = None
         self.restoring = False
+        self.rewind_pending = False  # the stores must be restored again (a failed commit or restore)
         self.unpublished = False
         self.seq = 0
         add_pings(runtime, self.producer, settings, self.clock)
@@ -143,6 +145,15 @@ class CheckoutStage(ABC):
 
     # -- ownership and restore --------------------------------------------------------------------
     def on_assign(self, owned: frozenset[int]) -> None:
+        try:
+            self._assign(owned)
+            self.rewind_pending = False
+        except KafkaException as exc:  # the coordinator moved, say: not ready, the loop tries again
+            self.log.warning("restore failed; retrying", error=str(exc))
+            self.stores.clear()
+            self.rewind_pending = True
+
+    def _assign(self, owned: frozenset[int]) -> None:
         self.restoring = True
         started = time.monotonic()
         assert self.seed is not None
@@ -190,9 +201,8 @@ class CheckoutStage(ABC):
         self.log.info("stores revoked", stores=sorted(gone))
 
     def rewind(self) -> None:
-        """After a failed commit: back to the committed state of every store this replica owns."""
-        if self.stores:
-            self.on_assign(frozenset(self.stores))
+        """After a failed commit or restore: back to the committed state of every store this replica owns."""
+        self.on_assign(self.ownership.owned)
 
     # -- input and output -------------------------------------------------------------------------
     def take(self, message: Message) -> None:
@@ -286,13 +296,18 @@ class CheckoutStage(ABC):
                 self.log.warning("waiting for dependencies", error=str(exc))
                 self.runtime.wait(1.0)
                 continue
+            if self.rewind_pending:
+                self.rewind()
+                if self.rewind_pending:
+                    self.runtime.wait(1.0)
+                    continue
             if self.stores:
                 consume_into(self.consumer, self.take, self.log, 2000)
             try:
                 self.step()
             except CommitFailedError as exc:
                 self.log.warning("step not committed; rewinding", error=str(exc))
-                self.rewind()
+                self.rewind_pending = True
             except ProducerFencedError as exc:
                 self.log.error("stopping", error=str(exc))
                 return 1
@@ -304,7 +319,8 @@ class CheckoutStage(ABC):
         return 0
 
     def close(self) -> None:
-        self.checkpoint.abort()
+        with contextlib.suppress(Exception):  # what is not committed is re-read by the next owner
+            self.checkpoint.abort()
         self.ownership.close()
         self.consumer.close()
         self.store.close()

@@ -56,7 +56,7 @@ class _Bridge:
             output_format=settings.output_format,
         )
         self.stream = settings.redis_stream
-        self.dead = DeadLetters(self.producer.raw, settings.dlq_topic, "redis-kafka-bridge", runtime.metrics)
+        self.dead = DeadLetters(self.producer, settings.dlq_topic, "redis-kafka-bridge", runtime.metrics)
         self.group = settings.bridge_group
         self.name = settings.bridge_consumer or socket.gethostname()
         self.held: dict[str, dict[str, str]] = {}  # watermark entries waiting for older ones to be acked

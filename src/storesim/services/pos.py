@@ -17,6 +17,7 @@ behind (killed between the two writes) replays up to T without sending; a partit
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import time
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from datetime import date
 
 import psycopg2
 import redis
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from storesim._keys import decode_customer_id
 from storesim._time import day_date
@@ -104,7 +105,7 @@ class _Pos:
         self.checkpoint = Checkpoint(self.producer, exactly_once=settings.exactly_once)
         self.store = StateStore(state_path(settings, "pos"))
         self.topics = {settings.foot_topic: FOOT_TRAFFIC, settings.shelf_topic: SHELF_EVENTS}
-        self.dead = DeadLetters(self.producer.raw, settings.dlq_topic, "pos", self.metrics)
+        self.dead = DeadLetters(self.producer, settings.dlq_topic, "pos", self.metrics)
         self.decoder = RecordDecoder(settings.schema_registry_url)
         # Static membership: a restarted replica takes its partitions back without a rebalance.
         self.consumer = Consumer(
@@ -117,6 +118,8 @@ class _Pos:
         self.parts = 0
         self.pricing: PricingSource | None = None
         self.restoring = False
+        self.assigned: list[TopicPartition] = []
+        self.rewind_pending = False  # the partitions must be restored again (a failed commit or restore)
         self.unpublished = False  # committed progress whose watermark Redis has not taken yet
         self.seq = 0
         add_pings(runtime, self.producer, settings, self.clock)
@@ -135,6 +138,16 @@ class _Pos:
 
     # -- assignment and restore -------------------------------------------------------------------
     def on_assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
+        self.assigned = [TopicPartition(tp.topic, tp.partition) for tp in assigned]
+        try:
+            self._assign(consumer, assigned)
+            self.rewind_pending = False
+        except KafkaException as exc:  # the coordinator moved, say: not ready, the loop tries again
+            self.log.warning("restore failed; retrying", error=str(exc))
+            self.partitions.clear()
+            self.rewind_pending = True
+
+    def _assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
         self.restoring = True
         started = time.monotonic()
         self.partitions.clear()
@@ -185,14 +198,14 @@ class _Pos:
         # The open transaction is left alone: a commit under the new group generation includes only the
         # partitions held then, and one under the old generation is fenced and rewound.
         self.partitions.clear()
+        self.assigned = []
+        self.rewind_pending = False
         self.gate.reset({})
         self.log.info("revoked", partitions=sorted({tp.partition for tp in revoked}))
 
     def rewind(self) -> None:
         """After a failed commit: back to the committed state of every partition this replica holds."""
-        assignment = self.consumer.assignment()
-        if assignment:
-            self.on_assign(self.consumer, assignment)
+        self.on_assign(self.consumer, self.assigned)
 
     # -- input --------------------------------------------------------------------------------------
     def take(self, message: Message) -> None:
@@ -318,6 +331,7 @@ class _Pos:
         if self.pricing is None:
             return False
         self.checkpoint.prepare()
+        self.checkpoint.begin()
         return True
 
     def run(self) -> None:
@@ -337,19 +351,24 @@ class _Pos:
                 topics = [self.settings.foot_topic, self.settings.shelf_topic]
                 self.consumer.subscribe(topics, on_assign=self.on_assign, on_revoke=self.on_revoke)
                 subscribed = True
-            self.checkpoint.begin()
+            if self.rewind_pending:
+                self.rewind()
+                if self.rewind_pending:
+                    self.runtime.wait(1.0)
+                    continue
             consume_into(self.consumer, self.take, self.log, 2000)
             try:
                 self.step()
             except CommitFailedError as exc:
                 self.log.warning("step not committed; rewinding", error=str(exc))
-                self.rewind()
+                self.rewind_pending = True
             except redis.RedisError as exc:
                 self.log.warning("cannot advance", error=str(exc))
                 self.runtime.wait(1.0)
 
     def close(self) -> None:
-        self.checkpoint.abort()
+        with contextlib.suppress(Exception):  # what is not committed is re-read by the next owner
+            self.checkpoint.abort()
         self.consumer.close()
         self.producer.flush(5)
         self.store.close()

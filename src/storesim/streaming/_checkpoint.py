@@ -10,13 +10,18 @@ that lost its partitions in a rebalance (KIP-447).
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
+
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from storesim.kafka._producer import EventProducer
 
 __all__ = ["Checkpoint", "CommitFailedError", "ProducerFencedError"]
 
-_TIMEOUT = 30.0
+_TIMEOUT = 15.0
+_MAX_RENEWALS, _RENEWAL_WINDOW = 3, 120.0
 
 
 class CommitFailedError(RuntimeError):
@@ -33,6 +38,7 @@ class Checkpoint:
         self.exactly_once = exactly_once
         self._initialised = False
         self._open = False
+        self._renewals: list[float] = []
 
     def prepare(self) -> None:
         """Registers the transactional.id with the broker (aborting a predecessor's open transaction);
@@ -60,40 +66,74 @@ class Checkpoint:
                     raise CommitFailedError(f"offset commit failed: {exc}") from exc
             return
         raw = self._producer.raw
-        try:
-            if offsets:
-                raw.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), _TIMEOUT)
-            raw.commit_transaction(_TIMEOUT)
-        except KafkaException as exc:
-            self._fail(exc)
+        group = consumer.consumer_group_metadata()
+        outcome: list[BaseException | None] = []
+
+        def publish() -> None:
+            try:
+                if offsets:
+                    raw.send_offsets_to_transaction(offsets, group, _TIMEOUT)
+                raw.commit_transaction(_TIMEOUT)
+                outcome.append(None)
+            except BaseException as exc:  # handed to the caller's thread
+                outcome.append(exc)
+
+        # librdkafka's send_offsets_to_transaction can block past its timeout when the group coordinator
+        # went away (librdkafka#5456, #5511: after a broker restart, say). A watchdog gives up on such a
+        # producer: a new one with the same transactional.id fences it, and the step is redone.
+        worker = threading.Thread(target=publish, name="txn-commit", daemon=True)
+        worker.start()
+        worker.join(_TIMEOUT * 2 + 5)
+        if not outcome:
+            self._renew()
+            raise CommitFailedError("the transaction commit hung; producer renewed")
+        error = outcome[0]
+        if isinstance(error, KafkaException):
+            self._fail(error)
+        elif error is not None:
+            raise error
         self._open = False
 
     def abort(self) -> None:
-        """Drops the open transaction's outputs (after a failed step)."""
+        """Drops the open transaction's outputs (after a failed step). If the broker does not take the
+        abort, a new producer with the same transactional.id fences the transaction instead."""
         if self.exactly_once and self._open:
+            self._open = False
             try:
                 self._producer.raw.abort_transaction(_TIMEOUT)
             except KafkaException as exc:
                 self._check_fatal(exc)
-            self._open = False
+                self._renew()
+
+    def _renew(self) -> None:
+        self._producer.renew()
+        self._initialised = self._open = False
 
     def _fail(self, exc: KafkaException) -> None:
         self._check_fatal(exc)
         self.abort()
         raise CommitFailedError(f"transaction aborted: {exc.args[0]}") from exc
 
-    def _call(self, operation: object) -> None:
-        assert callable(operation)
+    def _call(self, operation: Callable[[], object]) -> None:
         try:
             operation()
         except KafkaException as exc:
             self._check_fatal(exc)
             raise
 
-    @staticmethod
-    def _check_fatal(exc: KafkaException) -> None:
+    def _check_fatal(self, exc: KafkaException) -> None:
+        """A fatal error (the broker timed out and fenced our transaction across a broker restart, say)
+        costs the producer: a new one takes over and the step fails. Fatal errors that keep coming mean
+        another replica with this REPLICA_ID fences us each time: stop."""
         error = exc.args[0] if exc.args else None
-        if isinstance(error, KafkaError) and error.fatal():
+        if not isinstance(error, KafkaError) or not error.fatal():
+            return
+        now = time.monotonic()
+        self._renewals = [t for t in self._renewals if now - t < _RENEWAL_WINDOW] + [now]
+        if len(self._renewals) > _MAX_RENEWALS:
             raise ProducerFencedError(
-                f"the producer is fenced ({error.str()}): another replica runs with this REPLICA_ID"
+                f"the producer is fenced again and again ({error.str()}): "
+                "another replica runs with this REPLICA_ID"
             ) from exc
+        self._renew()
+        raise CommitFailedError(f"fatal producer error, producer renewed: {error.str()}") from exc

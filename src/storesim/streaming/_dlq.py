@@ -7,15 +7,16 @@ inspected and replayed.
 
 from __future__ import annotations
 
-from confluent_kafka import Message, Producer
+from confluent_kafka import Message
 
+from storesim.kafka._producer import EventProducer
 from storesim.service import Metrics
 
 __all__ = ["DeadLetters"]
 
 
 class DeadLetters:
-    def __init__(self, producer: Producer, topic: str, component: str, metrics: Metrics) -> None:
+    def __init__(self, producer: EventProducer, topic: str, component: str, metrics: Metrics) -> None:
         self._producer = producer
         self.topic = topic
         self._component = component
@@ -44,10 +45,11 @@ class DeadLetters:
             *((f"storesim.source.{name}", text.encode()) for name, text in position.items()),
             ("storesim.component", self._component.encode()),
         ]
+        raw = self._producer.raw  # looked up each time: a transactional producer can be renewed
         while True:
             try:
-                self._producer.produce(self.topic, value=value, key=key, headers=headers)
+                raw.produce(self.topic, value=value, key=key, headers=headers)
                 break
             except BufferError:
-                self._producer.poll(0.1)
+                raw.poll(0.1)
         self._metrics.dead_lettered.labels(topic=source, reason=reason).inc()
