@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import typer
 
-__all__ = ["register_command", "topics_app"]
+__all__ = ["check_topics_command", "register_command", "topics_app"]
 
 topics_app = typer.Typer(help="storesim's Kafka topics.", no_args_is_help=True)
 
@@ -36,6 +37,30 @@ def create_topics_command() -> None:
     for plan in plans:
         state = "created" if plan.name in created else "exists"
         print(f"{plan.name}\t{plan.partitions} partitions\t{state}")
+
+
+@topics_app.command("check")
+def check_topics_command(
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0, help="Seconds to wait for every topic to have events.")
+    ] = 600.0,
+) -> None:
+    """Wait until every topic holds events (the chart's `helm test`); exit 1 naming the empty ones."""
+    from storesim.kafka import TopicsError, topic_event_counts, wait_for_events
+    from storesim.settings import AdminSettings
+
+    settings = AdminSettings.from_env()
+    names = list(settings.topic_names().values())
+    try:
+        counts = wait_for_events(lambda: topic_event_counts(settings.kafka_broker, names), timeout)
+    except TopicsError as exc:
+        _fail(str(exc))
+        return
+    for name in names:
+        print(f"{name}\t{counts[name]} offsets")
+    empty = [name for name in names if not counts[name]]
+    if empty:
+        _fail(f"no events after {timeout:g} s in: {', '.join(empty)}")
 
 
 def register_command() -> None:

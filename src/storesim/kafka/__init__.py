@@ -1,5 +1,6 @@
 """Kafka and schema-registry adapters: topics, schemas, serialisation."""
 
+from storesim.kafka._check import topic_event_counts, wait_for_events
 from storesim.kafka._registry import RegistryError, register_schemas, subject_for, value_schema
 from storesim.kafka._topics import TopicPlan, TopicsError, create_topics, plan_topics
 
@@ -11,5 +12,7 @@ __all__ = [
     "plan_topics",
     "register_schemas",
     "subject_for",
+    "topic_event_counts",
     "value_schema",
+    "wait_for_events",
 ]

@@ -1,0 +1,261 @@
+"""Writes the Grafana dashboards (overview.json and one per component) from the metrics that
+src/storesim/service/_metrics.py defines. Generated rather than hand-edited so that every panel follows
+one shape and the test suite can check that the checked-in files are what this script writes:
+
+    .venv/bin/python chart/dashboards/generate.py
+
+Every query filters on the `namespace` template variable; component dashboards also on `component`,
+the label the chart's ServiceMonitor copies from the pod's app.kubernetes.io/component.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+COMPONENTS = ("clock", "foot-traffic", "shelf", "redis-kafka-bridge", "pos", "register", "ledger")
+NS = 'namespace=~"$namespace"'
+RATE = "$__rate_interval"
+
+
+def _panel(title: str, exprs: list[tuple[str, str]], unit: str, kind: str = "timeseries") -> dict[str, Any]:
+    return {
+        "type": kind,
+        "title": title,
+        "datasource": {"type": "prometheus", "uid": "${datasource}"},
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "targets": [
+            {
+                "datasource": {"type": "prometheus", "uid": "${datasource}"},
+                "expr": expr,
+                "legendFormat": legend,
+                "refId": chr(ord("A") + i),
+            }
+            for i, (expr, legend) in enumerate(exprs)
+        ],
+    }
+
+
+def _per_minute_by_store(metric: str, selector: str) -> list[tuple[str, str]]:
+    return [(f"sum by (store_id) (rate({metric}{{{selector}}}[{RATE}])) * 60", "{{store_id}}")]
+
+
+def _variables(component: str | None) -> list[dict[str, Any]]:
+    variables: list[dict[str, Any]] = [
+        {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus"},
+        {
+            "name": "namespace",
+            "label": "Namespace",
+            "type": "query",
+            "datasource": {"type": "prometheus", "uid": "${datasource}"},
+            "query": {"query": "label_values(storesim_events_produced_total, namespace)", "refId": "ns"},
+            "refresh": 2,
+            "includeAll": True,
+            "allValue": ".*",
+            "multi": False,
+        },
+    ]
+    if component is not None:
+        variables.append(
+            {
+                "name": "component",
+                "type": "constant",
+                "query": component,
+                "hide": 2,
+            }
+        )
+    return variables
+
+
+def _layout(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Two panels a row, 8 units high."""
+    for i, panel in enumerate(panels):
+        panel["id"] = i + 1
+        panel["gridPos"] = {"h": 8, "w": 12, "x": 12 * (i % 2), "y": 8 * (i // 2)}
+    return panels
+
+
+def _dashboard(uid: str, title: str, panels: list[dict[str, Any]], component: str | None) -> dict[str, Any]:
+    return {
+        "uid": uid,
+        "title": title,
+        "tags": ["storesim"],
+        "timezone": "utc",
+        "schemaVersion": 39,
+        "version": 1,
+        "refresh": "30s",
+        "time": {"from": "now-1h", "to": "now"},
+        "templating": {"list": _variables(component)},
+        "panels": _layout(panels),
+    }
+
+
+def overview() -> dict[str, Any]:
+    produced = f"storesim_events_produced_total{{{NS}}}"
+    panels = [
+        _panel(
+            "Events/s per topic",
+            [(f"sum by (topic) (rate({produced}[{RATE}]))", "{{topic}}")],
+            "ops",
+        ),
+        _panel(
+            "Sessions per store (per minute)",
+            _per_minute_by_store("storesim_sessions_total", NS),
+            "short",
+        ),
+        _panel("Open carts", [(f"sum(storesim_open_carts{{{NS}}})", "open carts")], "short"),
+        _panel(
+            "Revenue per minute",
+            _per_minute_by_store("storesim_revenue_total", NS),
+            "short",
+        ),
+        _panel(
+            "Refund rate (refunds per ledger transaction)",
+            [
+                (
+                    f'sum(rate(storesim_events_produced_total{{{NS}, event_type="refund"}}[{RATE}])) / '
+                    f'sum(rate(storesim_events_produced_total{{{NS}, event_type="transaction"}}[{RATE}]))',
+                    "refund rate",
+                )
+            ],
+            "percentunit",
+        ),
+        _panel(
+            "Consumer lag per topic",
+            [(f"sum by (topic) (storesim_consumer_lag{{{NS}}})", "{{topic}}")],
+            "short",
+        ),
+        _panel(
+            "Dead-lettered messages/s",
+            [
+                (
+                    f"sum by (topic, reason) (rate(storesim_dead_lettered_total{{{NS}}}[{RATE}]))",
+                    "{{topic}} {{reason}}",
+                )
+            ],
+            "ops",
+        ),
+        _panel(
+            "Produce errors/s",
+            [(f"sum by (topic) (rate(storesim_produce_errors_total{{{NS}}}[{RATE}]))", "{{topic}}")],
+            "ops",
+        ),
+        _panel(
+            "Clock speed (simulated s per wall s)",
+            [(f"max(storesim_sim_clock_speed{{{NS}}})", "speed")],
+            "short",
+            kind="stat",
+        ),
+        _panel(
+            "Simulated-clock lag per component",
+            [(f"max by (component) (storesim_sim_clock_lag_seconds{{{NS}}})", "{{component}}")],
+            "s",
+        ),
+    ]
+    return _dashboard("storesim-overview", "storesim / Overview", panels, None)
+
+
+def component_dashboard(component: str) -> dict[str, Any]:
+    sel = f'{NS}, component="$component"'
+    panels = [
+        _panel(
+            "Events produced/s",
+            [
+                (
+                    f"sum by (topic, event_type) (rate(storesim_events_produced_total{{{sel}}}[{RATE}]))",
+                    "{{topic}} {{event_type}}",
+                )
+            ],
+            "ops",
+        ),
+        _panel(
+            "Events consumed/s",
+            [
+                (
+                    f"sum by (topic, event_type) (rate(storesim_events_consumed_total{{{sel}}}[{RATE}]))",
+                    "{{topic}} {{event_type}}",
+                )
+            ],
+            "ops",
+        ),
+        _panel(
+            "Delivery latency",
+            [
+                (
+                    f"histogram_quantile({q}, sum by (le) "
+                    f"(rate(storesim_delivery_latency_seconds_bucket{{{sel}}}[{RATE}])))",
+                    f"p{int(q * 100)}",
+                )
+                for q in (0.5, 0.99)
+            ],
+            "s",
+        ),
+        _panel(
+            "Produce errors and dead letters/s",
+            [
+                (f"sum by (topic) (rate(storesim_produce_errors_total{{{sel}}}[{RATE}]))", "error {{topic}}"),
+                (
+                    f"sum by (topic, reason) (rate(storesim_dead_lettered_total{{{sel}}}[{RATE}]))",
+                    "dead letter {{topic}} {{reason}}",
+                ),
+            ],
+            "ops",
+        ),
+        _panel(
+            "Consumer lag per partition",
+            [(f"sum by (topic, partition) (storesim_consumer_lag{{{sel}}})", "{{topic}}/{{partition}}")],
+            "short",
+        ),
+        _panel(
+            "Simulated-clock lag and speed",
+            [
+                (f"max(storesim_sim_clock_lag_seconds{{{sel}}})", "lag (s)"),
+                (f"max(storesim_sim_clock_speed{{{sel}}})", "speed"),
+            ],
+            "short",
+        ),
+        _panel("Replicas scraped", [(f"sum(up{{{sel}}})", "up")], "short", kind="stat"),
+    ]
+    if component == "pos":
+        panels.append(_panel("Open carts", [(f"sum(storesim_open_carts{{{sel}}})", "open carts")], "short"))
+    if component == "foot-traffic":
+        panels.append(
+            _panel(
+                "Sessions per store (per minute)",
+                _per_minute_by_store("storesim_sessions_total", sel),
+                "short",
+            )
+        )
+    if component == "ledger":
+        panels.append(
+            _panel(
+                "Revenue per minute",
+                _per_minute_by_store("storesim_revenue_total", sel),
+                "short",
+            )
+        )
+    return _dashboard(f"storesim-{component}", f"storesim / {component}", panels, component)
+
+
+def dashboards() -> dict[str, dict[str, Any]]:
+    """File name → dashboard."""
+    files = {"overview.json": overview()}
+    files.update({f"{c}.json": component_dashboard(c) for c in COMPONENTS})
+    return files
+
+
+def render(dashboard: dict[str, Any]) -> str:
+    return json.dumps(dashboard, indent=2, sort_keys=True) + "\n"
+
+
+def main() -> None:
+    for name, dashboard in dashboards().items():
+        (HERE / name).write_text(render(dashboard), encoding="utf-8")
+        print(HERE / name, file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

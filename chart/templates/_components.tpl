@@ -1,0 +1,224 @@
+{{/*
+What the chart sets for each component beyond its values' env: the variable naming Kafka (the seeds
+differ: KAFKA_BROKER or KAFKA_BOOTSTRAP_SERVERS), its topic variables (variable: key in .Values.topics),
+whether it reads Postgres, the parquet files at /data, keeps state (STATE_DIR, REPLICA_ID), and which
+variable takes the pod's name.
+*/}}
+{{- define "storesim.componentSpecs" -}}
+clock: {}
+foot-traffic:
+  kafka: KAFKA_BROKER
+  topics: {KAFKA_TOPIC: footTraffic, KAFKA_TOPIC_REALISTIC: footTrafficRealistic}
+shelf:
+  kafka: KAFKA_BROKER
+  topics: {KAFKA_TOPIC_SHELF: shelfEvents, KAFKA_TOPIC_FOOT: footTraffic, REDIS_STREAM: shelfRedisStream}
+  postgres: true
+  data: true
+redis-kafka-bridge:
+  kafka: KAFKA_BROKER
+  topics: {KAFKA_TOPIC_SHELF: shelfEvents, REDIS_STREAM: shelfRedisStream}
+  podName: BRIDGE_CONSUMER
+pos:
+  kafka: KAFKA_BROKER
+  topics: {FOOT_TOPIC: footTraffic, SHELF_TOPIC: shelfEvents, POS_TOPIC: posTransactions}
+  postgres: true
+  data: true
+  state: true
+register:
+  kafka: KAFKA_BOOTSTRAP_SERVERS
+  topics: {KAFKA_TOPIC: posEvents, POS_TOPIC: posTransactions}
+  state: true
+ledger:
+  kafka: KAFKA_BOOTSTRAP_SERVERS
+  topics: {KAFKA_TOPIC: transactions, KAFKA_TOPIC_REFUNDS: refunds, POS_TOPIC: posTransactions}
+  state: true
+{{- end }}
+
+{{/* A service's environment. Arguments: root, component, spec, values (the component's values). */}}
+{{- define "storesim.serviceEnv" -}}
+{{- $root := .root }}
+- name: METRICS_PORT
+  value: {{ $root.Values.metricsPort | quote }}
+- name: SCHEMA_REGISTRY_URL
+  value: {{ include "storesim.registryUrl" $root | quote }}
+- name: REDIS_HOST
+  value: {{ include "storesim.redisHost" $root | quote }}
+- name: REDIS_PORT
+  value: {{ include "storesim.redisPort" $root | quote }}
+- name: DLQ_TOPIC
+  value: {{ $root.Values.topics.deadLetters | quote }}
+- name: STORE_CONTROL_TOPIC
+  value: {{ $root.Values.topics.storeControl | quote }}
+{{- with .spec.kafka }}
+- name: {{ . }}
+  value: {{ include "storesim.kafkaBootstrap" $root | quote }}
+{{- end }}
+{{- range $variable, $key := .spec.topics }}
+- name: {{ $variable }}
+  value: {{ index $root.Values.topics $key | quote }}
+{{- end }}
+{{- if .spec.postgres }}
+{{ include "storesim.postgresEnv" $root }}
+{{- end }}
+{{- if .spec.data }}
+- name: STORE_PARQUET
+  value: /data/store_inventory_final.parquet
+- name: DISCOUNT_PARQUET_PATH
+  value: /data/all_discounts.parquet
+{{- end }}
+{{- if .spec.state }}
+- name: STATE_DIR
+  value: {{ $root.Values.stateDir | quote }}
+- name: REPLICA_ID
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+{{- end }}
+{{- with .spec.podName }}
+- name: {{ . }}
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+{{- end }}
+{{- include "storesim.envMap" $root.Values.common.env }}
+{{- include "storesim.envMap" .values.env }}
+{{- end }}
+
+{{/*
+A simulator's pod template (Deployment and StatefulSet alike). Arguments: root, component, spec, values.
+The parquet files come from the data-loader image through an init container into an emptyDir that the
+simulator mounts read-only at /data; state lives at stateDir (the POS's claim, or an emptyDir).
+*/}}
+{{- define "storesim.podTemplate" -}}
+{{- $root := .root }}
+metadata:
+  labels:
+    {{- include "storesim.labels" . | nindent 4 }}
+  {{- with $root.Values.podAnnotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  {{- with $root.Values.imagePullSecrets }}
+  imagePullSecrets:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  automountServiceAccountToken: false
+  terminationGracePeriodSeconds: {{ $root.Values.terminationGracePeriodSeconds }}
+  securityContext:
+    {{- include "storesim.podSecurityContext" . | nindent 4 }}
+  {{- if .spec.data }}
+  initContainers:
+    - name: copy-data
+      image: {{ include "storesim.image" (dict "root" $root "image" $root.Values.dataLoaderImage) }}
+      imagePullPolicy: {{ $root.Values.dataLoaderImage.pullPolicy }}
+      command:
+        - cp
+        - /opt/storesim-data/store_inventory_final.parquet
+        - /opt/storesim-data/all_discounts.parquet
+        - /data/
+      securityContext:
+        {{- include "storesim.containerSecurityContext" . | nindent 8 }}
+      resources:
+        requests: {cpu: 10m, memory: 16Mi}
+        limits: {memory: 64Mi}
+      volumeMounts:
+        - name: data
+          mountPath: /data
+  {{- end }}
+  containers:
+    - name: {{ .component }}
+      image: {{ include "storesim.image" (dict "root" $root "image" $root.Values.image) }}
+      imagePullPolicy: {{ $root.Values.image.pullPolicy }}
+      args: [run, {{ .component }}]
+      env:
+        {{- include "storesim.serviceEnv" . | trim | nindent 8 }}
+      ports:
+        - name: metrics
+          containerPort: {{ $root.Values.metricsPort }}
+          protocol: TCP
+      readinessProbe:
+        httpGet:
+          path: /readyz
+          port: metrics
+        {{- toYaml $root.Values.probes.readiness | nindent 8 }}
+      livenessProbe:
+        httpGet:
+          path: /healthz
+          port: metrics
+        {{- toYaml $root.Values.probes.liveness | nindent 8 }}
+      resources:
+        {{- toYaml .values.resources | nindent 8 }}
+      securityContext:
+        {{- include "storesim.containerSecurityContext" . | nindent 8 }}
+      volumeMounts:
+        - name: tmp
+          mountPath: /tmp
+        {{- if .spec.data }}
+        - name: data
+          mountPath: /data
+          readOnly: true
+        {{- end }}
+        {{- if .spec.state }}
+        - name: state
+          mountPath: {{ $root.Values.stateDir }}
+        {{- end }}
+  volumes:
+    - name: tmp
+      emptyDir:
+        sizeLimit: 64Mi
+    {{- if .spec.data }}
+    - name: data
+      emptyDir:
+        sizeLimit: 256Mi
+    {{- end }}
+    {{- if and .spec.state (ne .component "pos") }}
+    - name: state
+      emptyDir:
+        sizeLimit: 1Gi
+    {{- end }}
+  {{- with $root.Values.nodeSelector }}
+  nodeSelector:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $root.Values.tolerations }}
+  tolerations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  {{- with $root.Values.affinity }}
+  affinity:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+
+{{/* The admin tasks' environment (AdminSettings): every topic name and the partition settings. */}}
+{{- define "storesim.adminEnv" -}}
+- name: KAFKA_BROKER
+  value: {{ include "storesim.kafkaBootstrap" . | quote }}
+- name: SCHEMA_REGISTRY_URL
+  value: {{ include "storesim.registryUrl" . | quote }}
+- name: TOPIC_PARTITIONS
+  value: {{ .Values.topics.partitions | quote }}
+- name: TOPIC_REPLICATION_FACTOR
+  value: {{ .Values.topics.replicationFactor | quote }}
+- name: STORE_SLOTS
+  value: {{ .Values.topics.storeSlots | quote }}
+- name: FOOT_TOPIC
+  value: {{ .Values.topics.footTraffic | quote }}
+- name: KAFKA_TOPIC_REALISTIC
+  value: {{ .Values.topics.footTrafficRealistic | quote }}
+- name: SHELF_TOPIC
+  value: {{ .Values.topics.shelfEvents | quote }}
+- name: POS_TOPIC
+  value: {{ .Values.topics.posTransactions | quote }}
+- name: POS_EVENTS_TOPIC
+  value: {{ .Values.topics.posEvents | quote }}
+- name: TRANSACTIONS_TOPIC
+  value: {{ .Values.topics.transactions | quote }}
+- name: KAFKA_TOPIC_REFUNDS
+  value: {{ .Values.topics.refunds | quote }}
+- name: DLQ_TOPIC
+  value: {{ .Values.topics.deadLetters | quote }}
+- name: STORE_CONTROL_TOPIC
+  value: {{ .Values.topics.storeControl | quote }}
+{{- end }}
