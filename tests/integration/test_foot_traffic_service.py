@@ -11,7 +11,7 @@ import redis
 from storesim.streaming import Watermarks
 from tests.integration.chain import Chain
 from tests.integration.helpers import consume
-from tests.integration.test_chain import backfill, canonical, embedded
+from tests.integration.runs import backfill, canonical, embedded
 
 
 def test_a_backfill_sends_what_the_embedded_mode_writes(stack: dict[str, str], tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from tests.integration.chain import Chain, Service
 from tests.integration.conftest import STACK
 from tests.integration.helpers import readyz
-from tests.integration.test_chain import backfill
+from tests.integration.runs import backfill
 
 
 def wait_for_status(service: Service, wanted: int, deadline_seconds: float) -> bool:
