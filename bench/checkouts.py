@@ -60,7 +60,9 @@ def main() -> int:
         outputs = {mode: f"{names[POS_TRANSACTIONS]}.{mode}" for mode in ("eos", "plain")}
         chain_bench.create_topics(stack, names, args.partitions, schemas=True)
         for output in outputs.values():
-            chain_bench.create_topics(stack, {POS_TRANSACTIONS: output}, args.partitions, schemas=True)
+            chain_bench.create_topics(
+                stack, {**names, POS_TRANSACTIONS: output}, args.partitions, schemas=True
+            )
         common = service_settings(stack, settings, names, prefix, data)
         sources = [
             spawn(work, c, {**common, **chain_bench.component_topics(c, names, prefix)}) for c in SOURCES
