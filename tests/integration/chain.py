@@ -129,6 +129,10 @@ class Chain:
             started.append(self._spawn(component, env))
         return started
 
+    def replica(self, component: str) -> Service:
+        """The first running replica of ``component``."""
+        return next(s for s in self.services if s.component == component)
+
     def restart(self, service: Service) -> Service:
         """The same replica again (its REPLICA_ID, STATE_DIR and settings), after it stopped or was killed."""
         assert service.process.poll() is not None, "stop or kill it first"

@@ -146,18 +146,29 @@ def readyz(port: int) -> int:
         return 0
 
 
-def wait_ready(service: subprocess.Popen[str], port: int, deadline_seconds: float = 30) -> bool:
-    """Polls /readyz until 200; between polls it waits on the process itself, so a crash ends the wait."""
+def wait_until(
+    condition: Callable[[], bool],
+    watched: subprocess.Popen[str],
+    deadline_seconds: float,
+    interval: float = 0.1,
+) -> bool:
+    """Polls ``condition`` until it holds or the deadline passes; between polls it waits on ``watched``,
+    so the wait ends (False) as soon as that process exits."""
     deadline = time.monotonic() + deadline_seconds
     while time.monotonic() < deadline:
-        if readyz(port) == 200:
+        if condition():
             return True
         try:
-            service.wait(timeout=0.1)
+            watched.wait(timeout=interval)
         except subprocess.TimeoutExpired:
             continue
-        return False  # the service exited before it was ready
+        return False  # the watched process exited
     return False
+
+
+def wait_ready(service: subprocess.Popen[str], port: int, deadline_seconds: float = 30) -> bool:
+    """Polls /readyz until 200; a crash of the service ends the wait."""
+    return wait_until(lambda: readyz(port) == 200, service, deadline_seconds)
 
 
 def end_offsets(stack: dict[str, str], topic: str) -> int:

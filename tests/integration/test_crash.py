@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import random
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from confluent_kafka import KafkaException
 from storesim.events import TOPICS
 from tests.integration.chain import Chain, Service
 from tests.integration.conftest import STACK
-from tests.integration.helpers import end_offsets, message_count, wait_ready
+from tests.integration.helpers import end_offsets, message_count, wait_ready, wait_until
 from tests.integration.runs import assert_same_events, backfill, consume_chain, embedded
 
 STORES, CUSTOMERS = "1,2", "80"
@@ -31,13 +30,9 @@ def paced(scale: int = 3600) -> dict[str, str]:
     return {**backfill(STORES, customers=CUSTOMERS), "CLOCK_MODE": "paced", "TIME_SCALE": str(scale)}
 
 
-def wait_for(condition: Callable[[], bool], deadline_seconds: float, poll: float = 0.1) -> bool:
-    deadline = time.monotonic() + deadline_seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(poll)
-    return condition()
+def beyond(stack: dict[str, str], topic: str, offsets: int) -> Callable[[], bool]:
+    """The condition that ``topic`` was written to past ``offsets`` (its end offsets summed)."""
+    return lambda: end_offsets(stack, topic) > offsets
 
 
 def kill(service: Service) -> None:
@@ -60,17 +55,24 @@ def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(
     rng = random.Random(f"kill-{victim}")
     try:
         chain.start_all()
-        service = next(s for s in chain.services if s.component == victim)
+        service = chain.replica(victim)
         output = chain.names[OUTPUT[victim]]
-        assert wait_for(lambda: end_offsets(stack, output) > 0, 120), f"{victim} sent nothing"
+        assert wait_until(lambda: end_offsets(stack, output) > 0, service.process, 120), (
+            f"{victim} sent nothing"
+        )
         for number in range(KILLS):
             if number == KILL_DURING_RESTORE:
                 log = service.log
                 restoring = lambda log=log: '"restoring"' in log.read_text()  # noqa: E731
-                assert wait_for(restoring, 60), log.read_text()[-2000:]
+                assert wait_until(restoring, service.process, 60), log.read_text()[-2000:]
             else:
                 assert wait_ready(service.process, service.port, 60), chain.describe(service)
-                time.sleep(rng.uniform(0.1, 2.0))  # the chaos schedule: a random moment, not a sync point
+                # A random moment of real work: once the victim has sent a few more messages, or at a
+                # random deadline if its output pauses (the kill comes either way).
+                target = end_offsets(stack, output) + rng.randint(1, 30)
+                wait_until(
+                    lambda t=target: end_offsets(stack, output) >= t, service.process, rng.uniform(0.5, 3)
+                )
             kill(service)
             service = chain.restart(service)
         got = consume_chain(chain, expected)
@@ -97,11 +99,13 @@ def test_a_broker_restart_mid_run_loses_nothing(stack: dict[str, str], dataset: 
 
     try:
         chain.start_all()
-        checkouts = names["pos_transactions"]
-        assert wait_for(lambda: end_offsets(stack, checkouts) > 0, 120), "no checkout before the restart"
+        checkouts, pos = names["pos_transactions"], chain.replica("pos").process
+        assert wait_until(lambda: end_offsets(stack, checkouts) > 0, pos, 120), (
+            "no checkout before the restart"
+        )
         for action in ("down", "up"):
             subprocess.run([str(STACK), action, "--only", "kafka"], check=True, timeout=300)
-        assert wait_for(complete, 240, poll=1.0), "the chain did not finish after the broker restart"
+        assert wait_until(complete, pos, 240, 1.0), "the chain did not finish after the broker restart"
         total = sum(message_count(stack, names[t]) for t in TOPICS)
         got = consume_chain(chain, expected, total)
         chain.wait_ready()
@@ -121,13 +125,16 @@ def test_scaling_the_pos_1_3_2_mid_run_loses_and_duplicates_nothing(
     total = len(expected.records["pos_transactions"])
     try:
         chain.start_all()
-        assert wait_for(lambda: end_offsets(stack, checkouts) > 0, 120), "no checkout from one replica"
+        first = chain.replica("pos").process
+        assert wait_until(lambda: end_offsets(stack, checkouts) > 0, first, 120), (
+            "no checkout from one replica"
+        )
         added = chain.start("pos", 2)
         for service in added:
             assert wait_ready(service.process, service.port, 60), chain.describe(service)
         last = added[-1]
-        reached = end_offsets(stack, checkouts)
-        assert wait_for(lambda: end_offsets(stack, checkouts) > reached, 120), "no checkout from three"
+        grown = beyond(stack, checkouts, end_offsets(stack, checkouts))
+        assert wait_until(grown, first, 120), "no checkout from three replicas"
         assert last.stop() == 0  # a static member: its partitions move when its session times out
         chain.services.remove(last)
         got = consume_chain(chain, expected)

@@ -7,27 +7,17 @@ and leaves the stack as it found it.
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 from tests.integration.chain import Chain, Service
 from tests.integration.conftest import STACK
-from tests.integration.helpers import readyz
+from tests.integration.helpers import readyz, wait_until
 from tests.integration.runs import backfill
 
 
 def wait_for_status(service: Service, wanted: int, deadline_seconds: float) -> bool:
-    """Polls /readyz; between polls it waits on the process, so a crash ends the wait at once."""
-    deadline = time.monotonic() + deadline_seconds
-    while time.monotonic() < deadline:
-        if readyz(service.port) == wanted:
-            return True
-        try:
-            service.process.wait(timeout=0.2)
-        except subprocess.TimeoutExpired:
-            continue
-        return False
-    return False
+    """Polls /readyz; a crash of the service ends the wait at once."""
+    return wait_until(lambda: readyz(service.port) == wanted, service.process, deadline_seconds, 0.2)
 
 
 def stack_command(*args: str) -> None:
