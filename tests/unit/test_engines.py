@@ -648,8 +648,8 @@ def test_register_logs_out_at_shift_end() -> None:
     item = item_ids()[0]
     register.on_checkout(make_tx(1, 0, at(1, 10), {item: 1}))
     register.on_checkout(make_tx(1, 1, at(1, 10), {item: 1}))
-    assert register.advance(day.at(early.end) - 1) == []
-    logouts = register.advance(day.at(early.end) + 3600)
+    assert register.due(day.at(early.end) - 1) == []
+    logouts = register.due(day.at(early.end) + 3600)
     assert _types(logouts) == ["employee_logout", "employee_logout"]
     assert {(e.record["terminal_id"], e.record["employee_id"]) for e in logouts} == {
         ("T-001-01", "EMP-001-01"),
@@ -658,7 +658,7 @@ def test_register_logs_out_at_shift_end() -> None:
     for event in logouts:
         assert event.ts == day.at(early.end)
         assert event.key == event.record["terminal_id"]
-    assert register.advance(FOREVER) == []
+    assert register.due(FOREVER) == []
     assert early.end == late.start
 
 
@@ -719,7 +719,7 @@ def test_register_late_shift_checkout_replaces_the_early_employee() -> None:
     assert login.record["employee_id"] == employee_id(shop, 1, index)
     assert login.ts == late_ts
     assert basket[0].record["employee_id"] == login.record["employee_id"]
-    [logout] = register.advance(FOREVER)
+    [logout] = register.due(FOREVER)
     assert logout.record["employee_id"] == login.record["employee_id"]
     assert logout.ts == day.at(late.end)
 
@@ -817,7 +817,7 @@ def test_register_over_a_busy_day(store_no: int, customers: int) -> None:
             assert begin >= checkout_ts
         _check_checkout_sequence(shop, tx, basket)
         last_payment[terminal] = basket[-1].ts
-    for logout in register.advance(FOREVER):
+    for logout in register.due(FOREVER):
         apply_logout(logout)
     assert all(employee is None for employee in logged_in.values())
     if store_no == 7:

@@ -101,7 +101,7 @@ class _StoreStream:
             if self.ledger is not None:
                 self._emit(self.ledger.on_checkout(checkout.record))
         if self.register is not None:
-            self._emit(self.register.advance(until))
+            self._emit(self.register.due(until))
         if self.ledger is not None:
             self._emit(self.ledger.due(until))
 
@@ -161,7 +161,7 @@ class _StoreStream:
         # Refunds due after the run stay pending; every visit and shift has ended by now.
         self._release(self.plan_end())
         if self.register is not None:
-            self._emit(self.register.advance(_FOREVER))
+            self._emit(self.register.due(_FOREVER))
         yield from self._drain_before(_FOREVER)
         self.summary.empty_sessions += self.pos.empty_sessions
         if self.ledger is not None:

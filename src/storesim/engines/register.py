@@ -70,7 +70,7 @@ class RegisterEngine:
         terminal.employee = None
         return event
 
-    def advance(self, now: int) -> list[Emitted]:
+    def due(self, now: int) -> list[Emitted]:
         """Logouts of every shift that has ended by ``now``."""
         if now < self._next_logout:
             return []
@@ -83,7 +83,7 @@ class RegisterEngine:
         return out
 
     def _schedule_next_logout(self) -> None:
-        """When advance() next has work: it is called at every step of a run and is usually idle."""
+        """When due() next has work: it is called at every step of a run and is usually idle."""
         pending = [max(t.logout_at, t.busy_until) for t in self._terminals if t.employee is not None]
         self._next_logout = min(pending, default=_NEVER)
 
@@ -91,7 +91,7 @@ class RegisterEngine:
         checkout_ts = tx["timestamp"] // 1000
         customer = tx["customer_id"]
         key = decode_customer_id(customer)
-        out = self.advance(checkout_ts)
+        out = self.due(checkout_ts)
         terminal = min(self._terminals, key=lambda t: (t.busy_until, t.index))
         start = max(checkout_ts, terminal.busy_until)
         day = local_day(key.day, self.store.timezone)

@@ -22,7 +22,7 @@ import json
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
@@ -56,12 +56,28 @@ from storesim.streaming import (
     Watermarks,
 )
 
-__all__ = ["CheckoutStage"]
+__all__ = ["CheckoutEngine", "CheckoutStage"]
+
+
+class CheckoutEngine(Protocol):
+    """What the register and ledger engines offer a checkout stage."""
+
+    def on_checkout(self, tx: Record) -> list[Emitted]: ...
+
+    def due(self, now: int) -> list[Emitted]:
+        """What falls due by ``now`` without a checkout (logouts, refunds)."""
+        ...
+
+    def snapshot(self) -> Any:
+        """The engine's state, JSON-ready."""
+        ...
+
+    def restore(self, state: Any) -> None: ...
 
 
 @dataclass
 class _Store:
-    engine: Any
+    engine: CheckoutEngine
     until: int  # every checkout at or before this instant is applied, every event up to it committed
     sent_until: int  # events at or before this instant are committed already (a replay sends none)
     starts: dict[int, int]  # pos_transactions partition -> offset to read this store's checkouts from
@@ -129,15 +145,8 @@ class CheckoutStage(ABC):
         runtime.health.add_ping("stores", lambda: self.ownership.assigned and not self.restoring)
 
     @abstractmethod
-    def engine(self, seed: int, number: int) -> Any:
+    def engine(self, seed: int, number: int) -> CheckoutEngine:
         """A new engine for one store."""
-
-    @abstractmethod
-    def on_checkout(self, engine: Any, checkout: Record) -> list[Emitted]: ...
-
-    @abstractmethod
-    def advance(self, engine: Any, until: int) -> list[Emitted]:
-        """What falls due by ``until`` without a checkout (logouts, refunds)."""
 
     @abstractmethod
     def sent(self, event: Emitted) -> None:
@@ -228,8 +237,8 @@ class CheckoutStage(ABC):
     def apply_until(self, shop: _Store, until: int) -> None:
         events: list[Emitted] = []
         while shop.checkouts and shop.checkouts[0][0] <= until:
-            events += self.on_checkout(shop.engine, heapq.heappop(shop.checkouts)[4])
-        events += self.advance(shop.engine, until)
+            events += shop.engine.on_checkout(heapq.heappop(shop.checkouts)[4])
+        events += shop.engine.due(until)
         for event in events:
             self.seq += 1
             heapq.heappush(shop.out, (event.ts, self.seq, event))

@@ -3,10 +3,8 @@ and the refunds drawn for them, each sent when the simulated clock reaches it.""
 
 from __future__ import annotations
 
-from typing import Any
-
 from storesim.engines import LedgerEngine
-from storesim.events import REFUNDS, TRANSACTIONS, Emitted, Record
+from storesim.events import REFUNDS, TRANSACTIONS, Emitted
 from storesim.services._checkouts import CheckoutStage
 from storesim.services._runtime import ServiceRuntime
 from storesim.settings import LedgerSettings, SettingsError
@@ -24,14 +22,6 @@ class _Ledger(CheckoutStage):
 
     def engine(self, seed: int, number: int) -> LedgerEngine:
         return LedgerEngine(seed, self.refund_probability)
-
-    def on_checkout(self, engine: Any, checkout: Record) -> list[Emitted]:
-        result: list[Emitted] = engine.on_checkout(checkout)
-        return result
-
-    def advance(self, engine: Any, until: int) -> list[Emitted]:
-        result: list[Emitted] = engine.due(until)
-        return result
 
     def sent(self, event: Emitted) -> None:
         if event.topic == TRANSACTIONS:

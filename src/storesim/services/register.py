@@ -3,10 +3,8 @@ sequence (login, basket, items, subtotal, payment, logout) on pos_events."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from storesim.engines import RegisterEngine
-from storesim.events import POS_EVENTS, Emitted, Record
+from storesim.events import POS_EVENTS, Emitted
 from storesim.services._checkouts import CheckoutStage
 from storesim.services._runtime import ServiceRuntime
 from storesim.settings import RegisterSettings, SettingsError
@@ -20,14 +18,6 @@ class _Register(CheckoutStage):
 
     def engine(self, seed: int, number: int) -> RegisterEngine:
         return RegisterEngine(seed, store(number))
-
-    def on_checkout(self, engine: Any, checkout: Record) -> list[Emitted]:
-        result: list[Emitted] = engine.on_checkout(checkout)
-        return result
-
-    def advance(self, engine: Any, until: int) -> list[Emitted]:
-        result: list[Emitted] = engine.advance(until)
-        return result
 
     def sent(self, event: Emitted) -> None:
         """pos_events need no metric beyond events produced."""
