@@ -243,9 +243,9 @@ class _Pos:
         assert self.pricing is not None
         engine, out = part.engine, []
         try:
-            while part.days:
-                self.pricing.ensure(min(part.days))
-                part.days.discard(min(part.days))
+            for day in sorted(part.days):
+                self.pricing.ensure(day)
+                part.days.discard(day)
         except psycopg2.Error as exc:
             self.log.warning("postgres unavailable", error=str(exc).strip().splitlines()[0])
             return part.until
