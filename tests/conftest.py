@@ -15,24 +15,10 @@ import pytest
 from storesim.cli import app
 from storesim.cli._errors import run_command
 from storesim.events import TOPICS
+from storesim.settings import environment_variables
 
-STORESIM_VARIABLES = (
-    "SEED",
-    "DAILY_CUSTOMERS",
-    "BASE_DAILY_CUSTOMERS",
-    "DEFAULT_DAILY_CUSTOMERS",
-    "DAILY_VARIATION_PCT",
-    "DISABLE_DAILY_VARIATION",
-    "PUTBACK_PROB",
-    "REFUND_PROBABILITY",
-    "FORCE_CHECKOUT_IF_EMPTY",
-    "MAX_SESSION_AGE_SEC",
-    "REGISTER_MODE",
-    "LEDGER_MODE",
-    "KAFKA_TOPIC",
-    "DELAY_BETWEEN_SEQUENCES",
-    "PRODUCER_SLEEP_SECONDS",
-)
+# Every variable storesim reads: a test run sees only the ones it sets.
+STORESIM_VARIABLES = environment_variables()
 
 
 def epoch_seconds(value: Any) -> int:

@@ -21,13 +21,7 @@ import storesim
 import storesim.cli
 import storesim_dataloader.cli
 from storesim.events import TOPICS, raw_schema
-from storesim.settings import (
-    FootTrafficSettings,
-    LedgerSettings,
-    PosSettings,
-    RegisterSettings,
-    ShelfSettings,
-)
+from storesim.settings import environment_variables
 
 STORESIM = Path(sys.executable).with_name("storesim")
 DATA_LOADER = Path(sys.executable).with_name("storesim-data-loader")
@@ -35,13 +29,6 @@ PROGRAMS = {
     "storesim": (STORESIM, storesim.cli.app),
     "storesim-data-loader": (DATA_LOADER, storesim_dataloader.cli.app),
 }
-
-# Every environment variable a storesim component reads: the settings models' fields, upper-cased.
-STORESIM_VARIABLES = frozenset(
-    name.upper()
-    for model in (FootTrafficSettings, ShelfSettings, PosSettings, RegisterSettings, LedgerSettings)
-    for name in model.model_fields
-)
 
 # The one thing all the simulate runs share; each case changes one option or one variable.
 BASE_OPTIONS: dict[str, str] = {
@@ -56,10 +43,11 @@ SMALL_RUN = {"BASE_DAILY_CUSTOMERS": "30"}
 
 def run(program: Path, *args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Runs ``program`` with the storesim variables removed from the environment and ``env`` added."""
+    dropped = environment_variables()
     environment = {
         name: value
         for name, value in os.environ.items()
-        if name.upper() not in STORESIM_VARIABLES and name not in ("COLUMNS", "LINES")
+        if name.upper() not in dropped and name not in ("COLUMNS", "LINES")
     }
     environment["PYTHONIOENCODING"] = "utf-8"
     environment.update(env or {})

@@ -5,6 +5,7 @@ from storesim.settings._names import DLQ_TOPIC, STORE_CONTROL_TOPIC, STORE_SLOTS
 from storesim.settings._postgres import PostgresSettings
 from storesim.settings._service import ServiceSettings
 from storesim.settings._stateful import StatefulSettings
+from storesim.settings._variables import environment_variables
 from storesim.settings.admin import AdminSettings
 from storesim.settings.bridge import BridgeSettings
 from storesim.settings.clock import ClockSettings
@@ -31,5 +32,6 @@ __all__ = [
     "SettingsError",
     "ShelfSettings",
     "StatefulSettings",
+    "environment_variables",
     "load_settings",
 ]
