@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 
 from confluent_kafka import Consumer, TopicPartition
@@ -41,21 +41,11 @@ def main() -> int:
     run = uuid.uuid4().hex[:8]
     prefix = f"bench-{run}"
     names = chain_bench.topic_names(prefix)
-    settings = {
-        "STORE_IDS": ",".join(str(n) for n in range(1, args.stores + 1)),
-        "SEED": str(args.seed),
-        "SIM_START": f"{start.isoformat()}T00:00:00+00:00",
-        "SIM_END": f"{(start + timedelta(days=1)).isoformat()}T00:00:00+00:00",
-        "CLOCK_MODE": "backfill",
-        "BASE_DAILY_CUSTOMERS": str(args.customers),
-    }
+    settings = chain_bench.backfill_settings(args.stores, start, 1, args.seed, args.customers)
     with tempfile.TemporaryDirectory(prefix="storesim-bench-checkouts-") as tmp:
         work = Path(tmp)
         data = chain_bench.prepare_data(stack, work / "data")
-        argv = ["simulate", "--stores", str(args.stores), "--start", start.isoformat(), "--days", "1"]
-        argv += ["--seed", str(args.seed), "--data", str(data), "--out", str(work / "embedded")]
-        customers = chain_bench.env(stack, BASE_DAILY_CUSTOMERS=str(args.customers))
-        chain_bench.check([chain_bench.STORESIM, *argv, "--format", "avro", "-q"], customers)
+        chain_bench.simulate(stack, data, work / "embedded", settings)
         expected = count_records(work / "embedded")
         outputs = {mode: f"{names[POS_TRANSACTIONS]}.{mode}" for mode in ("eos", "plain")}
         chain_bench.create_topics(stack, names, args.partitions, schemas=True)
@@ -63,9 +53,10 @@ def main() -> int:
             chain_bench.create_topics(
                 stack, {**names, POS_TRANSACTIONS: output}, args.partitions, schemas=True
             )
-        common = service_settings(stack, settings, names, prefix, data)
+        common = chain_bench.service_settings(stack, settings, names, prefix, data)
         sources = [
-            spawn(work, c, {**common, **chain_bench.component_topics(c, names, prefix)}) for c in SOURCES
+            spawn(stack, work, c, {**common, **chain_bench.component_topics(c, names, prefix)})
+            for c in SOURCES
         ]
         try:
             inputs = {FOOT_TRAFFIC: names[FOOT_TRAFFIC], SHELF_EVENTS: names[SHELF_EVENTS]}
@@ -82,7 +73,7 @@ def main() -> int:
                     "STATE_DIR": str(work / "state" / mode),
                 }
                 began = time.perf_counter()
-                pos = spawn(work, "pos", pos_env)
+                pos = spawn(stack, work, "pos", pos_env)
                 try:
                     wait_until(lambda o=output: committed(stack, o) >= expected[POS_TRANSACTIONS], 600)
                     results[mode] = time.perf_counter() - began
@@ -118,24 +109,11 @@ def count_records(out: Path) -> dict[str, int]:
     return counts
 
 
-def service_settings(
-    stack: dict[str, str], settings: dict[str, str], names: dict[str, str], prefix: str, data: Path
-) -> dict[str, str]:
-    return chain_bench.env(
-        stack,
-        **settings,
-        SIM_NAMESPACE=prefix,
-        DLQ_TOPIC=chain_bench.dlq_topic(names),
-        STORE_CONTROL_TOPIC=f"storesim.stores.{names[TOPICS[0]]}",
-        STORE_PARQUET=str(data / "store_inventory_final.parquet"),
-        DISCOUNT_PARQUET_PATH=str(data / "all_discounts.parquet"),
-        SLEEP="0.05",
-        KAFKA_BOOTSTRAP_SERVERS=stack["KAFKA_BROKER"],
-        METRICS_PORT="0",
-    )
-
-
-def spawn(work: Path, component: str, environment: dict[str, str]) -> subprocess.Popen[bytes]:
+def spawn(
+    stack: dict[str, str], work: Path, component: str, settings: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    """A service with the stack's addresses and a free metrics port; its output in a log under ``work``."""
+    environment = chain_bench.env(stack, **settings, METRICS_PORT=str(chain_bench.free_port()))
     log = (work / f"{component}.{uuid.uuid4().hex[:4]}.log").open("wb")
     return subprocess.Popen([chain_bench.STORESIM, "run", component], env=environment, stdout=log, stderr=log)
 

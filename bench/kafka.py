@@ -42,7 +42,7 @@ from storesim.events import (
     TOPICS,
     parsed_schema,
 )
-from storesim.settings import AdminSettings
+from storesim.settings import AdminSettings, environment_variables
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -59,24 +59,6 @@ PRODUCER_CONFIG: dict[str, Any] = {
     "compression.type": "lz4",
     "log_level": 3,
 }
-# storesim's variables that the caller's environment must not leak into the runs (tests/conftest.py).
-STORESIM_VARIABLES = (
-    "SEED",
-    "DAILY_CUSTOMERS",
-    "BASE_DAILY_CUSTOMERS",
-    "DEFAULT_DAILY_CUSTOMERS",
-    "DAILY_VARIATION_PCT",
-    "DISABLE_DAILY_VARIATION",
-    "PUTBACK_PROB",
-    "REFUND_PROBABILITY",
-    "FORCE_CHECKOUT_IF_EMPTY",
-    "MAX_SESSION_AGE_SEC",
-    "REGISTER_MODE",
-    "LEDGER_MODE",
-    "KAFKA_TOPIC",
-    "DELAY_BETWEEN_SEQUENCES",
-    "PRODUCER_SLEEP_SECONDS",
-)
 ADMIN_TOPIC_VARIABLES = AdminSettings.topic_variables()
 
 
@@ -145,23 +127,11 @@ def main() -> int:
 
     stack = stack_up()
     run = uuid.uuid4().hex[:8]
-    settings = {
-        "STORE_IDS": ",".join(str(n) for n in range(1, args.stores + 1)),
-        "SEED": str(args.seed),
-        "SIM_START": f"{start.isoformat()}T00:00:00+00:00",
-        "SIM_END": f"{(last + timedelta(days=1)).isoformat()}T00:00:00+00:00",
-        "CLOCK_MODE": "backfill",
-        "BASE_DAILY_CUSTOMERS": str(args.customers),
-    }
+    settings = backfill_settings(args.stores, start, args.days, args.seed, args.customers)
     with tempfile.TemporaryDirectory(prefix="storesim-bench-kafka-") as tmp:
         work = Path(tmp)
         data = prepare_data(stack, work / "data")
-        simulated = work / "embedded"
-        argv = ["simulate", "--stores", str(args.stores), "--start", start.isoformat(), "--days"]
-        argv += [str(args.days), "--seed", str(args.seed), "--data", str(data), "--out", str(simulated)]
-        check(
-            [STORESIM, *argv, "--format", "avro", "-q"], env(stack, BASE_DAILY_CUSTOMERS=str(args.customers))
-        )
+        simulated = simulate(stack, data, work / "embedded", settings)
         events = encode_events(simulated)
         expected = dict.fromkeys(TOPICS, 0)
         for event in events:
@@ -176,6 +146,45 @@ def main() -> int:
     return 0 if chain is not None else 1
 
 
+def backfill_settings(stores: int, start: date, days: int, seed: int, customers: int) -> dict[str, str]:
+    """The services' settings for a backfill of stores 1..``stores`` over ``days`` days from ``start``."""
+    return {
+        "STORE_IDS": ",".join(str(n) for n in range(1, stores + 1)),
+        "SEED": str(seed),
+        "SIM_START": f"{start.isoformat()}T00:00:00+00:00",
+        "SIM_END": f"{(start + timedelta(days=days)).isoformat()}T00:00:00+00:00",
+        "CLOCK_MODE": "backfill",
+        "BASE_DAILY_CUSTOMERS": str(customers),
+    }
+
+
+def simulate(stack: dict[str, str], data: Path, out: Path, settings: dict[str, str]) -> Path:
+    """`storesim simulate` of the same stores, days and seed as the backfill ``settings``; returns ``out``."""
+    start = date.fromisoformat(settings["SIM_START"][:10])
+    days = (date.fromisoformat(settings["SIM_END"][:10]) - start).days
+    argv = ["simulate", "--store-ids", settings["STORE_IDS"], "--start", start.isoformat(), "--days"]
+    argv += [str(days), "--seed", settings["SEED"], "--data", str(data), "--out", str(out)]
+    customers = env(stack, BASE_DAILY_CUSTOMERS=settings["BASE_DAILY_CUSTOMERS"])
+    check([STORESIM, *argv, "--format", "avro", "-q"], customers)
+    return out
+
+
+def service_settings(
+    stack: dict[str, str], settings: dict[str, str], names: dict[str, str], prefix: str, data: Path
+) -> dict[str, str]:
+    """What every service of one bench run shares: the run's settings, names, data and broker."""
+    return {
+        **settings,
+        "SIM_NAMESPACE": prefix,
+        "DLQ_TOPIC": dlq_topic(names),
+        "STORE_CONTROL_TOPIC": f"storesim.stores.{names[TOPICS[0]]}",
+        "STORE_PARQUET": str(data / "store_inventory_final.parquet"),
+        "DISCOUNT_PARQUET_PATH": str(data / "all_discounts.parquet"),
+        "SLEEP": "0.05",
+        "KAFKA_BOOTSTRAP_SERVERS": stack["KAFKA_BROKER"],
+    }
+
+
 def stack_up() -> dict[str, str]:
     """Starts the local stack (idempotent) and returns .stack/env."""
     subprocess.run([str(REPO / "scripts" / "stack"), "up"], cwd=REPO, check=True, stdout=subprocess.DEVNULL)
@@ -185,8 +194,8 @@ def stack_up() -> dict[str, str]:
 
 def env(stack: dict[str, str], **extra: str) -> dict[str, str]:
     """This process's environment without storesim's variables, plus the stack's and ``extra``."""
-    dropped = {*STORESIM_VARIABLES, *ADMIN_TOPIC_VARIABLES.values()}
-    result = {k: v for k, v in os.environ.items() if k not in dropped}
+    dropped = environment_variables()  # the topic variables (AdminSettings) among them
+    result = {k: v for k, v in os.environ.items() if k.upper() not in dropped}
     result.update(stack)
     result.update(extra)
     return result
@@ -328,16 +337,7 @@ def run_chain(
     """(b): the seven services in backfill mode, from starting them until Kafka holds every event."""
     names = topic_names(prefix)
     create_topics(stack, names, partitions, schemas=True)
-    common = {
-        **settings,
-        "SIM_NAMESPACE": prefix,
-        "DLQ_TOPIC": dlq_topic(names),
-        "STORE_CONTROL_TOPIC": f"storesim.stores.{names[TOPICS[0]]}",
-        "STORE_PARQUET": str(data / "store_inventory_final.parquet"),
-        "DISCOUNT_PARQUET_PATH": str(data / "all_discounts.parquet"),
-        "SLEEP": "0.05",
-        "KAFKA_BOOTSTRAP_SERVERS": stack["KAFKA_BROKER"],
-    }
+    common = service_settings(stack, settings, names, prefix, data)
     services: list[Service] = []
     total = sum(expected.values())
     counts: dict[str, int] = {}
