@@ -40,6 +40,13 @@ def test_readiness_is_the_conjunction_of_pings_and_recovers(served: tuple[Health
     assert get(f"{base}/readyz")[0] == 200
 
 
+def test_a_service_that_registered_no_ping_yet_is_not_ready(served: tuple[Health, Metrics, str]) -> None:
+    """The ops port opens before a service adds its pings: that moment must not read as ready."""
+    _, _, base = served
+    assert get(f"{base}/readyz")[0] == 503
+    assert get(f"{base}/healthz")[0] == 200
+
+
 def test_a_ping_that_raises_is_down_and_liveness_ignores_dependencies(
     served: tuple[Health, Metrics, str],
 ) -> None:

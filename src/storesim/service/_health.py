@@ -44,7 +44,8 @@ class Health:
                 states[name] = f"down: {type(exc).__name__}: {exc}"
         if self.draining:
             states["draining"] = "shutting down"
-        ready = not self.draining and all(state == "ok" for state in states.values())
+        # No ping yet: the service is still wiring itself up (its ops port opens first), not ready.
+        ready = bool(pings) and not self.draining and all(state == "ok" for state in states.values())
         return ready, states
 
 
