@@ -138,6 +138,7 @@ class CheckoutStage(ABC):
         self.stores: dict[int, _Store] = {}
         self.seed: int | None = None
         self.restoring = False
+        self.closing = False
         self.rewind_pending = False  # the stores must be restored again (a failed commit or restore)
         self.unpublished = False
         self.seq = 0
@@ -154,6 +155,8 @@ class CheckoutStage(ABC):
 
     # -- ownership and restore --------------------------------------------------------------------
     def on_assign(self, owned: frozenset[int]) -> None:
+        if self.closing:  # a rebalance that completes inside close(): the next owner restores them
+            return
         try:
             self._assign(owned)
             self.rewind_pending = False
@@ -328,6 +331,7 @@ class CheckoutStage(ABC):
         return 0
 
     def close(self) -> None:
+        self.closing = True
         with contextlib.suppress(Exception):  # what is not committed is re-read by the next owner
             self.checkpoint.abort()
         self.ownership.close()

@@ -119,6 +119,7 @@ class _Pos:
         self.pricing: PricingSource | None = None
         self.restoring = False
         self.assigned: list[TopicPartition] = []
+        self.closing = False
         self.rewind_pending = False  # the partitions must be restored again (a failed commit or restore)
         self.unpublished = False  # committed progress whose watermark Redis has not taken yet
         self.seq = 0
@@ -138,6 +139,8 @@ class _Pos:
 
     # -- assignment and restore -------------------------------------------------------------------
     def on_assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
+        if self.closing:  # a rebalance that completes inside close(): the next owner restores them
+            return
         self.assigned = [TopicPartition(tp.topic, tp.partition) for tp in assigned]
         try:
             self._assign(consumer, assigned)
@@ -367,6 +370,7 @@ class _Pos:
                 self.runtime.wait(1.0)
 
     def close(self) -> None:
+        self.closing = True
         with contextlib.suppress(Exception):  # what is not committed is re-read by the next owner
             self.checkpoint.abort()
         self.consumer.close()

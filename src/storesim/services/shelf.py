@@ -119,6 +119,7 @@ class _Shelf:
         self.parts = 0
         self.pricing: PricingSource | None = None
         self.engine: ShelfEngine | None = None
+        self.closing = False
         self.stalled: list[tuple[int, Session, int]] = []  # sessions whose day's discounts are not read yet
         self.seq = 0
         add_pings(runtime, self.producer, settings, self.clock)
@@ -130,6 +131,8 @@ class _Shelf:
         return self.appended if self.to_redis else self.delivered
 
     def on_assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
+        if self.closing:  # a rebalance that completes inside close(): the next owner takes them
+            return
         committed = consumer.committed(assigned, timeout=10)
         marks = self._marks().read()
         starts: dict[tuple[str, int], int] = {}
@@ -309,6 +312,7 @@ class _Shelf:
             self.runtime.wait(self.settings.shelf_idle_sleep)
 
     def close(self) -> None:
+        self.closing = True
         try:
             self._commit(asynchronous=False)
         finally:
