@@ -14,6 +14,7 @@ a store's outputs and its progress together, fenced by this group's generation.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from confluent_kafka import Consumer, KafkaException, TopicPartition
 __all__ = ["StoreOwnership"]
 
 OnChange = Callable[[frozenset[int]], None]
+_REJOIN_AFTER = 5.0  # seconds an empty share is tolerated before the replica rejoins the group
 
 
 class StoreOwnership:
@@ -55,6 +57,7 @@ class StoreOwnership:
         conf.update(extra or {})
         self._consumer = Consumer(conf)
         self._subscribed = False
+        self._empty_since: float | None = None
 
     def _stores_of(self, partitions: list[TopicPartition]) -> frozenset[int]:
         assert self._slots is not None
@@ -62,6 +65,10 @@ class StoreOwnership:
         return frozenset(s for k, s in enumerate(self._store_ids) if k % self._slots in held)
 
     def _assigned(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Round robin over STORE_SLOTS partitions gives every member at least one while there are fewer
+        # members than slots; an empty share comes from a rebalance the leader ran while the topic was
+        # not in its metadata (a broker that just restarted), and no later rebalance would fix it.
+        self._empty_since = time.monotonic() if not partitions else None
         self.owned = self._stores_of(partitions)
         self.assigned = True
         self._on_assign(self.owned)
@@ -107,6 +114,11 @@ class StoreOwnership:
             self._slots = len(metadata.partitions)
             self._consumer.subscribe([self._topic], on_assign=self._assigned, on_revoke=self._revoked)
             self._subscribed = True
+        elif self._empty_since is not None and time.monotonic() - self._empty_since > _REJOIN_AFTER:
+            self._consumer.unsubscribe()  # the next poll subscribes again: a new rebalance
+            self._subscribed = False
+            self._empty_since = None
+            return
         self._consumer.poll(0)
 
     def close(self) -> None:
