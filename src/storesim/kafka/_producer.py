@@ -139,6 +139,18 @@ class EventProducer:
                 self._producer.poll(0.1)
         self._producer.poll(0)
 
+    def drain(self, stop: Callable[[], bool], patience: float = 30.0) -> int:
+        """Waits until every message sent is delivered or has failed, however long the broker is away,
+        unless ``stop()`` turns true; returns how many are still in flight.
+
+        A message still in flight must not be sent again: the idempotent producer retries it itself
+        (across a broker restart too) and delivers it once, while sending it again would duplicate it.
+        """
+        remaining = self.flush(patience)
+        while remaining and not stop():
+            remaining = self.flush(patience)
+        return remaining
+
     def flush(self, timeout: float = 10.0) -> int:
         """Waits for every delivery; returns how many messages are still undelivered."""
         return int(self._producer.flush(timeout))

@@ -113,7 +113,7 @@ class _Bridge:
                 value = json.dumps(fields).encode()
                 self.dead.send_bytes(value, None, "undecodable", str(exc), self.stream, {"entry": entry_id})
             done.append(entry_id)
-        if self.producer.flush(30) or self.producer.failed:
+        if self.producer.drain(self.runtime.stopping.is_set) or self.producer.failed:
             self.producer.failed = 0
             return False
         if done:

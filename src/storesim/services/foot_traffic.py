@@ -132,8 +132,8 @@ class _FootTraffic:
                 self.producer.send(event.topic, event.key, event.record)
                 if event.topic == FOOT_TRAFFIC:
                     sessions.labels(store_id=store(number).store_id).inc()
-        if self.producer.flush(30):
-            raise RuntimeError("Kafka did not confirm the events in 30 s")
+        if self.producer.drain(self.runtime.stopping.is_set):
+            raise RuntimeError("stopping before Kafka confirmed the events")
         # Every event at or before now is delivered: the watermark the shelf waits for.
         self.marks.advance(dict.fromkeys(self.feeds, now))
         for feed in self.feeds.values():

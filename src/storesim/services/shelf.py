@@ -248,8 +248,8 @@ class _Shelf:
             return
         for action in batch:
             self.producer.send(SHELF_EVENTS, action.key, action.record)
-        if self.producer.flush(30):
-            raise RuntimeError("Kafka did not confirm the shelf events in 30 s")
+        if self.producer.drain(self.runtime.stopping.is_set):
+            raise RuntimeError("stopping before Kafka confirmed the shelf events")
         self.delivered.advance({number: mark}, self.parts)
 
     # -- loop -------------------------------------------------------------------------------------
