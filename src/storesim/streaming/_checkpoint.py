@@ -110,8 +110,12 @@ class Checkpoint:
         self._initialised = self._open = False
 
     def _fail(self, exc: KafkaException) -> None:
+        """Aborts, and starts over with a new producer: after a broker restart a producer can keep a
+        stale coordinator and time out on every commit (librdkafka#5456, #5511); a new one looks the
+        coordinators up afresh."""
         self._check_fatal(exc)
         self.abort()
+        self._renew()
         raise CommitFailedError(f"transaction aborted: {exc.args[0]}") from exc
 
     def _call(self, operation: Callable[[], object]) -> None:
