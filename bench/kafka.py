@@ -182,6 +182,7 @@ def service_settings(
         "DISCOUNT_PARQUET_PATH": str(data / "all_discounts.parquet"),
         "SLEEP": "0.05",
         "KAFKA_BOOTSTRAP_SERVERS": stack["KAFKA_BROKER"],
+        "STATE_DIR": str(data.parent / "state"),  # the bench's temporary directory, not the caller's
     }
 
 
