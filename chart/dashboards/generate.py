@@ -158,85 +158,118 @@ def overview() -> dict[str, Any]:
     return _dashboard("storesim-overview", "storesim / Overview", panels, None)
 
 
-def component_dashboard(component: str) -> dict[str, Any]:
-    sel = f'{NS}, component="$component"'
-    panels = [
-        _panel(
-            "Events produced/s",
-            [
-                (
-                    f"sum by (topic, event_type) (rate(storesim_events_produced_total{{{sel}}}[{RATE}]))",
-                    "{{topic}} {{event_type}}",
-                )
-            ],
-            "ops",
-        ),
-        _panel(
-            "Events consumed/s",
-            [
-                (
-                    f"sum by (topic, event_type) (rate(storesim_events_consumed_total{{{sel}}}[{RATE}]))",
-                    "{{topic}} {{event_type}}",
-                )
-            ],
-            "ops",
-        ),
-        _panel(
-            "Delivery latency",
-            [
-                (
-                    f"histogram_quantile({q}, sum by (le) "
-                    f"(rate(storesim_delivery_latency_seconds_bucket{{{sel}}}[{RATE}])))",
-                    f"p{int(q * 100)}",
-                )
-                for q in (0.5, 0.99)
-            ],
-            "s",
-        ),
-        _panel(
-            "Produce errors and dead letters/s",
-            [
-                (f"sum by (topic) (rate(storesim_produce_errors_total{{{sel}}}[{RATE}]))", "error {{topic}}"),
-                (
-                    f"sum by (topic, reason) (rate(storesim_dead_lettered_total{{{sel}}}[{RATE}]))",
-                    "dead letter {{topic}} {{reason}}",
-                ),
-            ],
-            "ops",
-        ),
-        _panel(
-            "Consumer lag per partition",
-            [(f"sum by (topic, partition) (storesim_consumer_lag{{{sel}}})", "{{topic}}/{{partition}}")],
-            "short",
-        ),
-        _panel(
-            "Simulated-clock lag and speed",
-            [
-                (f"max(storesim_sim_clock_lag_seconds{{{sel}}})", "lag (s)"),
-                (f"max(storesim_sim_clock_speed{{{sel}}})", "speed"),
-            ],
-            "short",
-        ),
-        _panel("Replicas scraped", [(f"sum(up{{{sel}}})", "up")], "short", kind="stat"),
-    ]
-    if component == "pos":
-        panels.append(_panel("Open carts", [(f"sum(storesim_open_carts{{{sel}}})", "open carts")], "short"))
-    if component == "foot-traffic":
-        panels.append(
+# What each component exports besides `up`: its dashboard has only the panels that can show data, and
+# tests/integration/test_dashboards.py queries every one of them against a Prometheus scraping the chain.
+PRODUCER = frozenset({"produced", "delivery"})
+CONSUMER = frozenset({"consumed", "lag", "clock_lag", "dead_letters"})
+EXPORTS: dict[str, frozenset[str]] = {
+    "clock": frozenset({"speed"}),
+    "foot-traffic": PRODUCER | {"sessions"},
+    # The shelf writes to a Redis stream: it counts what it writes, but no broker acknowledges it.
+    "shelf": CONSUMER | {"produced"},
+    "redis-kafka-bridge": PRODUCER | {"consumed", "dead_letters"},
+    "pos": PRODUCER | CONSUMER | {"open_carts"},
+    "register": PRODUCER | CONSUMER,
+    "ledger": PRODUCER | CONSUMER | {"revenue"},
+}
+
+
+def _component_panels(sel: str) -> dict[str, list[dict[str, Any]]]:
+    """Panels by what they need (a key of EXPORTS)."""
+    by_topic = "{{topic}} {{event_type}}"
+    return {
+        "produced": [
+            _panel(
+                "Events produced/s",
+                [
+                    (
+                        f"sum by (topic, event_type) (rate(storesim_events_produced_total{{{sel}}}[{RATE}]))",
+                        by_topic,
+                    )
+                ],
+                "ops",
+            )
+        ],
+        "consumed": [
+            _panel(
+                "Events consumed/s",
+                [
+                    (
+                        f"sum by (topic, event_type) (rate(storesim_events_consumed_total{{{sel}}}[{RATE}]))",
+                        by_topic,
+                    )
+                ],
+                "ops",
+            )
+        ],
+        "delivery": [
+            _panel(
+                "Delivery latency",
+                [
+                    (
+                        f"histogram_quantile({q}, sum by (le) "
+                        f"(rate(storesim_delivery_latency_seconds_bucket{{{sel}}}[{RATE}])))",
+                        f"p{int(q * 100)}",
+                    )
+                    for q in (0.5, 0.99)
+                ],
+                "s",
+            ),
+            _panel(
+                "Produce errors/s",
+                [(f"sum by (topic) (rate(storesim_produce_errors_total{{{sel}}}[{RATE}]))", "{{topic}}")],
+                "ops",
+            ),
+        ],
+        "dead_letters": [
+            _panel(
+                "Dead-lettered messages/s",
+                [
+                    (
+                        f"sum by (topic, reason) (rate(storesim_dead_lettered_total{{{sel}}}[{RATE}]))",
+                        "{{topic}} {{reason}}",
+                    )
+                ],
+                "ops",
+            )
+        ],
+        "lag": [
+            _panel(
+                "Consumer lag per partition",
+                [(f"sum by (topic, partition) (storesim_consumer_lag{{{sel}}})", "{{topic}}/{{partition}}")],
+                "short",
+            )
+        ],
+        "clock_lag": [
+            _panel("Simulated-clock lag", [(f"max(storesim_sim_clock_lag_seconds{{{sel}}})", "lag")], "s")
+        ],
+        "speed": [
+            _panel(
+                "Clock speed (simulated s per wall s)",
+                [(f"max(storesim_sim_clock_speed{{{sel}}})", "speed")],
+                "short",
+                kind="stat",
+            )
+        ],
+        "open_carts": [_panel("Open carts", [(f"sum(storesim_open_carts{{{sel}}})", "open carts")], "short")],
+        "sessions": [
             _panel(
                 "Sessions per store (per minute)",
                 _per_minute_by_store("storesim_sessions_total", sel),
                 "short",
             )
-        )
-    if component == "ledger":
-        panels.append(
-            _panel(
-                "Revenue per minute",
-                _per_minute_by_store("storesim_revenue_total", sel),
-                "short",
-            )
-        )
+        ],
+        "revenue": [
+            _panel("Revenue per minute", _per_minute_by_store("storesim_revenue_total", sel), "short")
+        ],
+    }
+
+
+def component_dashboard(component: str) -> dict[str, Any]:
+    sel = f'{NS}, component="$component"'
+    available = _component_panels(sel)
+    panels = [panel for need in available if need in EXPORTS[component] for panel in available[need]]
+    panels.append(_panel("Replicas scraped", [(f"sum(up{{{sel}}})", "up")], "short", kind="stat"))
     return _dashboard(f"storesim-{component}", f"storesim / {component}", panels, component)
 
 

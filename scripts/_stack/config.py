@@ -25,7 +25,7 @@ PG_DB = "smart_shelf"
 PG_SCHEMA = "analytics"
 CCOMPAT_PATH = "/apis/ccompat/v7"
 
-SERVICES = ("kafka", "registry", "redis", "postgres")
+SERVICES = ("kafka", "registry", "redis", "postgres", "prometheus")
 
 # (environment variable, default) of each port.
 PORT_DEFAULTS = {
@@ -34,6 +34,7 @@ PORT_DEFAULTS = {
     "registry": ("STORESIM_REGISTRY_PORT", 18081),
     "redis": ("STORESIM_REDIS_PORT", 16379),
     "postgres": ("STORESIM_PG_PORT", 15432),
+    "prometheus": ("STORESIM_PROMETHEUS_PORT", 19090),
 }
 
 
@@ -62,6 +63,7 @@ class Layout:
     registry_port: int
     redis_port: int
     pg_port: int
+    prometheus_port: int
 
     @classmethod
     def load(cls, repo: Path) -> Layout:
@@ -74,6 +76,7 @@ class Layout:
             registry_port=_port("registry"),
             redis_port=_port("redis"),
             pg_port=_port("postgres"),
+            prometheus_port=_port("prometheus"),
         )
 
     @property
@@ -88,6 +91,11 @@ class Layout:
     def apicurio_home(self) -> Path:
         return self.cache / f"apicurio-registry-{APICURIO_VERSION}"
 
+    @property
+    def prometheus_targets(self) -> Path:
+        """Where file-based service discovery looks: one JSON file of targets per run of services."""
+        return self.state / "prometheus" / "targets"
+
     def log_file(self, name: str) -> Path:
         return self.state / "logs" / f"{name}.log"
 
@@ -97,6 +105,8 @@ class Layout:
     def address(self, name: str) -> str:
         if name == "registry":
             return f"http://{HOST}:{self.registry_port}{CCOMPAT_PATH}"
+        if name == "prometheus":
+            return f"http://{HOST}:{self.prometheus_port}"
         port = {"kafka": self.kafka_port, "redis": self.redis_port, "postgres": self.pg_port}[name]
         return f"{HOST}:{port}"
 
@@ -111,4 +121,6 @@ class Layout:
             f"PG_DB={PG_DB}",
             f"PG_USER={PG_USER}",
             f"PG_PASS={PG_PASSWORD}",
+            f"PROMETHEUS_URL={self.address('prometheus')}",
+            f"PROMETHEUS_TARGETS={self.prometheus_targets}",
         ]

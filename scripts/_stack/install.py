@@ -1,5 +1,5 @@
-"""Installs what the stack runs: Kafka and Apicurio from Maven Central into the cache, Redis and
-PostgreSQL from Debian. Each component is skipped when its marker (or binary) is already there."""
+"""Installs what the stack runs: Kafka and Apicurio from Maven Central into the cache, Redis, PostgreSQL
+and Prometheus from Debian. Each component is skipped when its marker (or binary) is already there."""
 
 from __future__ import annotations
 
@@ -156,13 +156,23 @@ def redis_server() -> str | None:
     )
 
 
+def prometheus_server() -> str | None:
+    return shutil.which("prometheus") or (
+        "/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None
+    )
+
+
 def _pg_complete() -> bool:
     bindir = pg_bindir()
     return bindir is not None and all((bindir / tool).exists() for tool in ("initdb", "pg_isready", "psql"))
 
 
 def install_apt(packages: Sequence[str]) -> None:
-    present = {"redis-server": redis_server() is not None, "postgresql": _pg_complete()}
+    present = {
+        "redis-server": redis_server() is not None,
+        "postgresql": _pg_complete(),
+        "prometheus": prometheus_server() is not None,
+    }
     missing = [package for package in packages if not present[package]]
     if not missing:
         log(f"apt: {', '.join(packages)} already installed")
@@ -187,7 +197,7 @@ def install(layout: Layout, services: Sequence[str]) -> None:
         install_kafka(layout)
     if "registry" in services:
         install_apicurio(layout)
-    wanted = {"redis": "redis-server", "postgres": "postgresql"}
+    wanted = {"redis": "redis-server", "postgres": "postgresql", "prometheus": "prometheus"}
     apt = [wanted[name] for name in services if name in wanted]
     if apt:
         install_apt(apt)

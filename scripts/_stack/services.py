@@ -1,4 +1,4 @@
-"""The four services: how each is prepared and launched, how it proves it is ready, how it is stopped."""
+"""The stack's services: how each is prepared and launched, how it proves it is ready, how it is stopped."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import probes, procs
 from .config import CCOMPAT_PATH, HOST, PG_DB, PG_PASSWORD, PG_SCHEMA, PG_USER, Layout
-from .install import apicurio_jar, pg_bindir, redis_server
+from .install import apicurio_jar, pg_bindir, prometheus_server, redis_server
 
 
 class StackError(Exception):
@@ -233,6 +233,37 @@ def _finish_postgres(layout: Layout) -> None:
         raise StackError(f"postgres: cannot connect as {PG_USER} to {PG_DB}:\n{failure.stderr}")
 
 
+# --- Prometheus: scrapes whatever storesim services run, found through file-based discovery -------------
+
+# Every run of services (a test's chain, scripts/dev) writes <targets>/<run>.json with its metrics
+# addresses and the labels the chart's ServiceMonitor gives a pod (namespace, component), so the chart's
+# dashboards and alerts query the local stack exactly as they query a cluster.
+_PROMETHEUS_CONFIG = """\
+global:
+  scrape_interval: 2s
+  scrape_timeout: 1s
+  evaluation_interval: 2s
+scrape_configs:
+  - job_name: storesim
+    file_sd_configs:
+      - files: ["{targets}/*.json"]
+        refresh_interval: 2s
+"""
+
+
+def _launch_prometheus(layout: Layout) -> subprocess.Popen[bytes]:
+    state = _state_dir(layout, "prometheus")
+    binary = prometheus_server()
+    if binary is None:
+        raise StackError("prometheus: prometheus is not installed (run `scripts/stack install`)")
+    layout.prometheus_targets.mkdir(parents=True, exist_ok=True)
+    config = state / "prometheus.yml"
+    config.write_text(_PROMETHEUS_CONFIG.format(targets=layout.prometheus_targets))
+    argv = [binary, f"--config.file={config}", f"--web.listen-address={HOST}:{layout.prometheus_port}"]
+    argv += [f"--storage.tsdb.path={state / 'data'}", "--storage.tsdb.retention.time=2d"]
+    return procs.spawn(layout, "prometheus", argv, cwd=state)
+
+
 SERVICES: dict[str, Service] = {
     service.name: service
     for service in (
@@ -267,6 +298,13 @@ SERVICES: dict[str, Service] = {
             # SIGINT to the postmaster alone is PostgreSQL's "fast" shutdown; it stops its children itself.
             stop_signal=signal.SIGINT,
             stop_whole_group=False,
+        ),
+        Service(
+            "prometheus",
+            ports=lambda layout: (layout.prometheus_port,),
+            launch=_launch_prometheus,
+            ready=lambda layout: probes.http_status(f"{layout.address('prometheus')}/-/ready") == 200,
+            deadline=60,
         ),
     )
 }

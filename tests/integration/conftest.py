@@ -18,7 +18,7 @@ from tests.integration.helpers import STORESIM, base_env
 REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "scripts" / "stack"
 COLD_INSTALL_TIMEOUT = 15 * 60
-SERVICES = ("kafka", "registry", "redis", "postgres")
+SERVICES = ("kafka", "registry", "redis", "postgres", "prometheus")
 DATA_LOADER = str(Path(STORESIM).with_name("storesim-data-loader"))
 
 

@@ -73,6 +73,8 @@ class EventProducer:
         for topic, name in self._names.items():
             if topic in self._serialisers:
                 continue
+            # A zero series from the start, so that an error rate reads 0 rather than "no data".
+            self._metrics.produce_errors.labels(topic=name)
             if self._format == "json":
                 self._serialisers[topic] = self._json(topic)
                 continue

@@ -121,7 +121,9 @@ class CheckoutStage(ABC):
         )
         self.checkpoint = Checkpoint(self.producer, exactly_once=settings.exactly_once)
         self.store = StateStore(state_path(settings, self.component))
-        self.dead = DeadLetters(self.producer, settings.dlq_topic, self.component, self.metrics)
+        self.dead = DeadLetters(
+            self.producer, settings.dlq_topic, self.component, self.metrics, [self.pos_topic]
+        )
         self.decoder = RecordDecoder(settings.schema_registry_url)
         self.consumer = Consumer(consumer_conf(bootstrap, f"{ns}.{self.component}.reader"))
         self.gate = EventTimeGate(self.consumer, self.pos_marks.low, self.metrics)

@@ -56,7 +56,9 @@ class _Bridge:
             output_format=settings.output_format,
         )
         self.stream = settings.redis_stream
-        self.dead = DeadLetters(self.producer, settings.dlq_topic, "redis-kafka-bridge", runtime.metrics)
+        self.dead = DeadLetters(
+            self.producer, settings.dlq_topic, "redis-kafka-bridge", runtime.metrics, [self.stream]
+        )
         self.group = settings.bridge_group
         self.name = settings.bridge_consumer or socket.gethostname()
         self.held: dict[str, dict[str, str]] = {}  # watermark entries waiting for older ones to be acked
@@ -104,6 +106,7 @@ class _Bridge:
             if "watermark" in fields:
                 self.held[entry_id] = fields
                 continue
+            self.runtime.metrics.consumed.labels(topic=self.stream, event_type="shelf_event").inc()
             try:
                 record = json.loads(fields["record"])
                 self.producer.send(SHELF_EVENTS, fields["key"], record)

@@ -105,7 +105,7 @@ class _Pos:
         self.checkpoint = Checkpoint(self.producer, exactly_once=settings.exactly_once)
         self.store = StateStore(state_path(settings, "pos"))
         self.topics = {settings.foot_topic: FOOT_TRAFFIC, settings.shelf_topic: SHELF_EVENTS}
-        self.dead = DeadLetters(self.producer, settings.dlq_topic, "pos", self.metrics)
+        self.dead = DeadLetters(self.producer, settings.dlq_topic, "pos", self.metrics, self.topics)
         self.decoder = RecordDecoder(settings.schema_registry_url)
         # Static membership: a restarted replica takes its partitions back without a rebalance.
         self.consumer = Consumer(

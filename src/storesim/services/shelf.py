@@ -109,7 +109,9 @@ class _Shelf:
             self.metrics,
             output_format=settings.output_format,
         )
-        self.dead = DeadLetters(self.producer, settings.dlq_topic, "shelf", self.metrics)
+        self.dead = DeadLetters(
+            self.producer, settings.dlq_topic, "shelf", self.metrics, [settings.kafka_topic_foot]
+        )
         self.decoder = RecordDecoder(settings.schema_registry_url)
         self.consumer = Consumer(consumer_conf(settings.kafka_broker, settings.shelf_group_id))
         self.gate = EventTimeGate(

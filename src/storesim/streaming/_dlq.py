@@ -7,6 +7,8 @@ inspected and replayed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from confluent_kafka import Message
 
 from storesim.kafka._producer import EventProducer
@@ -16,11 +18,17 @@ __all__ = ["DeadLetters"]
 
 
 class DeadLetters:
-    def __init__(self, producer: EventProducer, topic: str, component: str, metrics: Metrics) -> None:
+    def __init__(
+        self, producer: EventProducer, topic: str, component: str, metrics: Metrics, sources: Iterable[str]
+    ) -> None:
         self._producer = producer
         self.topic = topic
         self._component = component
         self._metrics = metrics
+        # A zero series per input from the start: a counter born at 1 hides its first increment from
+        # rate(), and the first undecodable message is the one an operator most needs to see.
+        for source in sources:
+            metrics.dead_lettered.labels(topic=source, reason="undecodable")
 
     def send(self, message: Message, reason: str, detail: str) -> None:
         """A Kafka message that cannot be applied."""
