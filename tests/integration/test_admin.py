@@ -1,13 +1,15 @@
-"""`storesim topics create` and `storesim schemas register` against real Kafka and a real registry."""
+"""`storesim topics create|check` and `storesim schemas register` against real Kafka and a real registry."""
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
 import urllib.request
 import uuid
 
 import pytest
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
@@ -16,7 +18,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from storesim.events import raw_schema
 from storesim.kafka import value_schema
-from tests.integration.helpers import admin_env, run, unique_names
+from tests.integration.helpers import STORESIM, admin_env, run, unique_names
 
 
 @pytest.fixture
@@ -121,3 +123,36 @@ def test_an_unreachable_registry_is_one_line_and_exit_1(names: dict[str, str]) -
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1
     assert "SCHEMA_REGISTRY_URL" in result.stderr
+
+
+def test_topics_check_names_the_empty_topics_and_passes_once_every_topic_has_events(
+    stack: dict[str, str], names: dict[str, str]
+) -> None:
+    """The chart's `helm test`: exit 1 naming exactly the topics without events; exit 0 once they all have
+    one (the second check starts before the last topic's first event is sent)."""
+    env = admin_env(stack, names, TOPIC_PARTITIONS="2")
+    created = run(["topics", "create"], env)
+    assert created.returncode == 0, created.stderr
+    *written, last = names.values()
+    producer = Producer({"bootstrap.servers": stack["KAFKA_BROKER"]})
+    for name in written:
+        producer.produce(name, value=b"an event", key=b"k")
+    assert producer.flush(10) == 0
+
+    failed = run(["topics", "check", "--timeout", "2"], env)
+    assert failed.returncode == 1
+    assert failed.stderr.strip().splitlines()[-1] == f"storesim: error: no events after 2 s in: {last}"
+
+    waiting = subprocess.Popen(
+        [STORESIM, "topics", "check", "--timeout", "60"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        producer.produce(last, value=b"the last topic's first event", key=b"k")
+        assert producer.flush(10) == 0
+        out, _ = waiting.communicate(timeout=60)
+    finally:
+        waiting.kill()
+    assert waiting.returncode == 0
+    counted = dict(line.split("\t") for line in out.splitlines())
+    assert set(counted) == set(names.values())
+    assert all(count != "0 offsets" for count in counted.values())
