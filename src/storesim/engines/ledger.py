@@ -67,6 +67,8 @@ class LedgerEngine:
         shop = store(key.store)
         rng = keyed_rng(self.seed, key.store, key.day, COMPONENT, key.seq)
         sale = tx["timestamp"] // 1000
+        declared = shop.refund_probability  # a Store resource's, before REFUND_PROBABILITY
+        refund_probability = self.refund_probability if declared is None else declared
         out = []
         for line_no, line in enumerate(tx["items"]):
             transaction_id = ledger_transaction_id(key, line_no)
@@ -82,7 +84,7 @@ class LedgerEngine:
                 "pos_transaction_id": tx["transaction_id"],
             }
             out.append(Emitted(sale, TRANSACTIONS, customer, record))
-            if rng.random() < self.refund_probability:
+            if rng.random() < refund_probability:
                 when = _refund_time(shop, key, sale, rng)
                 refund: Record = {
                     "event_type": "refund",

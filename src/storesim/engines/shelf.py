@@ -34,9 +34,11 @@ class ShelfEngine:
         held: dict[str, int] = {}
         weights: dict[str, float] = {}
         cid, store_id = session.customer_id, session.store.store_id
+        declared = session.store.putback_prob  # a Store resource's, before PUTBACK_PROB
+        putback_prob = self.putback_prob if declared is None else declared
         out: list[Emitted] = []
         for ts in times:
-            if held and rng.random() < self.putback_prob:
+            if held and rng.random() < putback_prob:
                 item_id = list(held)[int(rng.random() * len(held))]
                 quantity = 1 + int(rng.random() * held[item_id])
                 held[item_id] -= quantity

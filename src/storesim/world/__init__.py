@@ -2,6 +2,16 @@
 
 from storesim.world._catalogue import Catalogue, DayPricing, Discounts, Item, line_total_cents
 from storesim.world._staff import REGISTER_DAY_AFTER_CLOSE, Shift, employee_id, shifts, terminal_id
+from storesim.world._store_specs import (
+    STORE_ID_PATTERN,
+    OpeningHours,
+    StoreCatalogue,
+    StoresFileError,
+    StoreSpec,
+    read_stores_file,
+    timezones,
+    write_stores_file,
+)
 from storesim.world._stores import PAYMENT_METHODS, Store, store, store_code, stores
 from storesim.world._traffic import (
     MAX_TRIP_MINUTES,
@@ -21,6 +31,7 @@ __all__ = [
     "MAX_TRIP_MINUTES",
     "PAYMENT_METHODS",
     "REGISTER_DAY_AFTER_CLOSE",
+    "STORE_ID_PATTERN",
     "TIME_SLOTS",
     "WEEKDAYS",
     "WEEKDAY_FACTORS",
@@ -28,20 +39,27 @@ __all__ = [
     "DayPricing",
     "Discounts",
     "Item",
+    "OpeningHours",
     "Shift",
     "SlotPicker",
     "Store",
+    "StoreCatalogue",
+    "StoreSpec",
+    "StoresFileError",
     "TimeSlot",
     "TrafficVolume",
     "daily_customers",
     "employee_id",
     "expected_customers",
     "line_total_cents",
+    "read_stores_file",
     "shifts",
     "slot_weights",
     "store",
     "store_code",
     "stores",
     "terminal_id",
+    "timezones",
     "trip_minutes",
+    "write_stores_file",
 ]

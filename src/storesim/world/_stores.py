@@ -79,6 +79,11 @@ class Store:
     registers: int
     tax_rate_bp: int
     payment_mix: tuple[tuple[str, float], ...]
+    # Set by a Store resource (world/_store_specs.py); None means the component's setting decides.
+    daily_customers: int | None = None
+    traffic_multiplier: float = 1.0
+    putback_prob: float | None = None
+    refund_probability: float | None = None
 
 
 def store_code(number: int) -> str:

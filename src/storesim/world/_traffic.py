@@ -77,14 +77,17 @@ class TrafficVolume:
 
 def expected_customers(volume: TrafficVolume, store: Store, weekday: int) -> float:
     """The day's volume before noise: what ±DAILY_VARIATION_PCT is measured against."""
+    if store.daily_customers is not None:  # the store's own baseline (a Store resource) comes first
+        return store.daily_customers * WEEKDAY_FACTORS[weekday] * store.traffic_multiplier
     if volume.fixed_daily is not None:
-        return float(volume.fixed_daily)
-    return volume.baseline * WEEKDAY_FACTORS[weekday] * store.traffic_factor
+        return float(volume.fixed_daily) * store.traffic_multiplier
+    return volume.baseline * WEEKDAY_FACTORS[weekday] * store.traffic_factor * store.traffic_multiplier
 
 
 def daily_customers(volume: TrafficVolume, store: Store, weekday: int, rng: random.Random) -> int:
     expected = expected_customers(volume, store, weekday)
-    if volume.fixed_daily is not None or not volume.variation or volume.variation_pct == 0:
+    fixed = volume.fixed_daily is not None and store.daily_customers is None
+    if fixed or not volume.variation or volume.variation_pct == 0:
         return round(expected)
     pct = volume.variation_pct
     low, high = math.ceil(expected * (1 - pct)), math.floor(expected * (1 + pct))

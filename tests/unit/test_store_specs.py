@@ -1,0 +1,186 @@
+"""Store specs (what a Store resource declares): validation, what they change, the stores file."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from storesim._keys import MAX_STORE
+from storesim._time import epoch_day, local_day
+from storesim.engines import FootTrafficEngine
+from storesim.world import (
+    STORE_ID_PATTERN,
+    StoreCatalogue,
+    StoresFileError,
+    StoreSpec,
+    TrafficVolume,
+    daily_customers,
+    expected_customers,
+    read_stores_file,
+    store,
+    store_code,
+    timezones,
+    write_stores_file,
+)
+from storesim.world._store_specs import store_id_pattern
+
+
+def test_the_store_id_pattern_accepts_exactly_the_ids_of_stores_1_to_max() -> None:
+    pattern = re.compile(STORE_ID_PATTERN)
+    assert all(pattern.match(store_code(n)) for n in range(1, MAX_STORE + 1))
+    assert not any(pattern.match(store_code(n)) for n in (0, *range(MAX_STORE + 1, 100_000)))
+    for other in ("STORE-0123", "STORE-1", "STORE-12", "STORE-00001", "store-001", "STORE-001 ", "S-001"):
+        assert not pattern.match(other), other
+
+
+@pytest.mark.parametrize("highest", [1000, 1999, 2000, 9999, 10_000, 16_383, 54_321, 99_999])
+def test_the_pattern_is_right_for_other_highest_stores(highest: int) -> None:
+    pattern = re.compile(store_id_pattern(highest))
+    accepted = {n for n in range(100_000) if pattern.match(store_code(n))}
+    assert accepted == set(range(1, highest + 1))
+
+
+def test_a_spec_with_only_an_id_is_the_builtin_store() -> None:
+    assert StoreSpec(store_id="STORE-004").store() == store(4)
+
+
+def test_every_field_changes_the_store() -> None:
+    spec = StoreSpec.model_validate(
+        {
+            "storeId": "STORE-004",
+            "name": "Harbour",
+            "city": "Muscat",
+            "timezone": "Asia/Muscat",
+            "openingHours": {"opens": "09:30", "closes": "21:00"},
+            "dailyCustomers": 321,
+            "registers": 2,
+            "taxRate": 0.05,
+            "putbackProb": 0.25,
+            "refundProbability": 0.5,
+            "trafficMultiplier": 2.0,
+        }
+    )
+    shop = spec.store()
+    assert (shop.number, shop.store_id, shop.name, shop.city, shop.timezone) == (
+        4,
+        "STORE-004",
+        "Harbour",
+        "Muscat",
+        "Asia/Muscat",
+    )
+    assert (shop.opens, shop.closes) == (9 * 3600 + 1800, 21 * 3600)
+    assert (shop.daily_customers, shop.registers, shop.tax_rate_bp) == (321, 2, 500)
+    assert (shop.putback_prob, shop.refund_probability, shop.traffic_multiplier) == (0.25, 0.5, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("dailyCustomers", -1),
+        ("putbackProb", 1.5),
+        ("refundProbability", -0.1),
+        ("taxRate", 2),
+        ("registers", 0),
+        ("timezone", "Mars/Olympus"),
+        ("timezone", "not a zone"),
+        ("openingHours", {"opens": "22:00", "closes": "23:00"}),
+        ("openingHours", {"opens": "06:00", "closes": "12:00"}),
+        ("openingHours", {"opens": "10:00", "closes": "09:00"}),
+        ("openingHours", {"opens": "9:00", "closes": "17:00"}),
+        ("storeId", "STORE-000"),
+        ("colour", "red"),
+    ],
+)
+def test_bad_values_are_rejected(field: str, value: object) -> None:
+    with pytest.raises(ValidationError):
+        StoreSpec.model_validate({"storeId": "STORE-001", field: value})
+
+
+def test_the_zones_are_the_pinned_tzdata_ones() -> None:
+    zones = timezones()
+    assert {"UTC", "Asia/Riyadh", "America/New_York", "Europe/London"} <= set(zones)
+    assert len(zones) > 500
+
+
+def test_a_stores_file_reads_back_what_was_written(tmp_path: Path) -> None:
+    specs = [
+        StoreSpec.model_validate({"storeId": "STORE-010", "dailyCustomers": 5}),
+        StoreSpec(store_id="STORE-002", city="Jeddah"),
+    ]
+    path = tmp_path / "stores.json"
+    path.write_text(write_stores_file(specs))
+    assert read_stores_file(path) == tuple(sorted(specs, key=lambda spec: spec.number))
+    assert json.loads(path.read_text())["stores"][0] == {"city": "Jeddah", "storeId": "STORE-002"}
+    assert write_stores_file(reversed(specs)) == path.read_text()
+    assert StoreCatalogue.of_specs(read_stores_file(path)).numbers == (2, 10)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("{", "Invalid JSON"),
+        ('{"stores": [{"storeId": "STORE-001", "registers": 0}]}', "stores.0.registers"),
+        ('{"stores": [{"storeId": "STORE-001"}, {"storeId": "STORE-001"}]}', "twice"),
+    ],
+)
+def test_a_bad_stores_file_says_where(tmp_path: Path, text: str, says: str) -> None:
+    path = tmp_path / "stores.json"
+    path.write_text(text)
+    with pytest.raises(StoresFileError, match=says):
+        read_stores_file(path)
+
+
+def test_a_missing_stores_file_says_so(tmp_path: Path) -> None:
+    with pytest.raises(StoresFileError, match="cannot read"):
+        read_stores_file(tmp_path / "absent.json")
+
+
+def test_daily_customers_and_the_multiplier_set_the_volume() -> None:
+    volume = TrafficVolume(baseline=1000, variation=False)
+    plain = store(1)
+    declared = StoreSpec.model_validate({"storeId": "STORE-001", "dailyCustomers": 200}).store()
+    doubled = StoreSpec.model_validate({"storeId": "STORE-001", "trafficMultiplier": 2}).store()
+    for weekday in range(7):
+        assert expected_customers(volume, doubled, weekday) == 2 * expected_customers(volume, plain, weekday)
+        assert (
+            expected_customers(volume, declared, weekday)
+            == expected_customers(TrafficVolume(baseline=200, variation=False), plain, weekday)
+            / plain.traffic_factor
+        )
+    # A store's own figure is a baseline (it varies by weekday and noise), even where DAILY_CUSTOMERS is set.
+    fixed = TrafficVolume(baseline=1000, fixed_daily=50, variation_pct=0.1)
+    assert daily_customers(fixed, plain, 0, random.Random(1)) == 50
+    counts = {daily_customers(fixed, declared, 0, random.Random(seed)) for seed in range(20)}
+    assert len(counts) > 1
+
+
+def clock_text(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    opens=st.integers(7 * 60, 21 * 60 + 59),
+    length=st.integers(1, 15 * 60),
+    number=st.integers(1, 40),
+)
+def test_accepted_hours_give_visits_inside_the_local_day(opens: int, length: int, number: int) -> None:
+    """What the CRD accepts the simulators run: visits of any accepted opening hours end before midnight."""
+    closes = min(opens + length, 22 * 60)
+    hours = {"opens": clock_text(opens), "closes": clock_text(closes)}
+    shop = StoreSpec.model_validate(
+        {"storeId": store_code(number), "openingHours": hours, "dailyCustomers": 40}
+    ).store()
+    engine = FootTrafficEngine(7, TrafficVolume(baseline=40))
+    day = local_day(epoch_day(date(2025, 3, 28)), shop.timezone)
+    for session in engine.sessions(shop, day):
+        assert day.start + shop.opens <= session.entry < day.start + shop.closes
+        assert session.exit < day.start + 24 * 3600
