@@ -8,7 +8,9 @@ build does: an unstamped binary says v0.0.0, which fails helm's `kubeVersion` ch
 There is no kube-controller-manager, scheduler or kubelet: objects are stored and validated, nothing runs.
 So no namespace gets its `default` ServiceAccount, and the ServiceAccount admission plugin, which rejects a
 Pod whose ServiceAccount does not exist, is disabled; Pods are still accepted (and never scheduled).
-Deleted namespaces stay Terminating for the same reason: tests use namespaces of their own.
+Deleted namespaces stay Terminating for the same reason: tests use namespaces of their own. And
+`helm install` needs `--no-hooks` and no `--wait`: a hook Job, or a Deployment's rollout, never finishes.
+etcd 3.4 lacks RequestWatchProgress, so kube-apiserver reads consistent lists from etcd, not its cache.
 """
 
 from __future__ import annotations
