@@ -1,6 +1,8 @@
 // Builds kube-apiserver for the tests' control plane (scripts/kube); no Go code of its own.
 // k8s.io/kubernetes maps its staging modules to ./staging/src/..., which do not exist outside its
-// repository: each is replaced with its published v0.34.10, the same patch release.
+// repository: each is replaced with its published v0.34.10, the same patch release. (The sample-*
+// modules are not in kube-apiserver's build and are never fetched.)
+// v1.34.10, not the proxy's newer v1.34.11 and v1.34.12: the checksum database does not know those.
 module storesim.local/kube/apiserver
 
 go 1.25.0

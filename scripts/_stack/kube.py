@@ -142,7 +142,7 @@ def build_apiserver(layout: Layout) -> None:
         return
     _require("go")
     started = time.monotonic()
-    log(f"kube-apiserver {version}: building from its Go module (about 8 minutes on 2 cores the first time)")
+    log(f"kube-apiserver {version}: building from its Go module (6-8 minutes on 2 cores the first time)")
     module = module_dir(layout)
     env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false"}
     listed = subprocess.run(
@@ -230,6 +230,7 @@ def _service_account_keys(layout: Layout) -> tuple[Path, Path]:
         _require("openssl")
         keygen = ["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"]
         _run([*keygen, "-out", str(private)], "openssl genpkey")
+        private.chmod(0o600)
         _run(["openssl", "pkey", "-in", str(private), "-pubout", "-out", str(public)], "openssl pkey")
     return private, public
 
