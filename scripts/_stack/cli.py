@@ -5,18 +5,66 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from . import probes, procs
-from .config import HOST, SERVICES, Layout, log
+from .config import HOST, Layout, log
 from .install import install
 from .services import SERVICES as DEFINITIONS
 from .services import Service, StackError
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ServiceSet:
+    """What one launcher manages: scripts/stack's four services, or scripts/kube's control plane."""
+
+    prog: str
+    description: str
+    install_help: str
+    definitions: Mapping[str, Service]
+    install: Callable[[Layout, Sequence[str]], None]
+    address: Callable[[Layout, str], str]
+    # Once the services asked for are up: writes the clients' settings, and says where (None: nothing to say).
+    settings: Callable[[Layout, Sequence[str]], Path | None]
+    in_order: bool = False  # start one by one in the definitions' order (stop in reverse), not all at once
+
+
+def _write_env(layout: Layout, names: Sequence[str]) -> Path:
+    env_file = layout.state / "env"
+    env_file.write_text("".join(f"{line}\n" for line in layout.env_lines()))
+    return env_file
+
+
+STACK = ServiceSet(
+    prog="scripts/stack",
+    description=__doc__ or "",
+    install_help="download Kafka and Apicurio into the cache, apt-install Redis and PostgreSQL",
+    definitions=DEFINITIONS,
+    install=install,
+    address=Layout.address,
+    settings=_write_env,
+)
+
+
+def _in_turn(
+    names: Sequence[str], work: Callable[[str], T], *, stop_at_failure: bool
+) -> dict[str, T | BaseException]:
+    """Runs `work(name)` for one name after the other; each result, or the exception it raised."""
+    done: dict[str, T | BaseException] = {}
+    for name in names:
+        try:
+            done[name] = work(name)
+        except Exception as error:
+            done[name] = error
+            if stop_at_failure:
+                break
+    return done
 
 
 def _in_parallel(names: Sequence[str], work: Callable[[str], T]) -> dict[str, T | BaseException]:
@@ -65,78 +113,94 @@ def _bring_up(layout: Layout, service: Service) -> str:
     return f"started in {time.monotonic() - started:.1f}s (pid {pid})"
 
 
-def up(layout: Layout, names: Sequence[str]) -> int:
-    install(layout, names)
+def up(layout: Layout, names: Sequence[str], services: ServiceSet = STACK) -> int:
+    services.install(layout, names)
     began = time.monotonic()
-    outcomes = _in_parallel(names, lambda name: _bring_up(layout, DEFINITIONS[name]))
+
+    def bring_up(name: str) -> str:
+        return _bring_up(layout, services.definitions[name])
+
+    if services.in_order:  # a service after those it needs, and none after one that failed
+        outcomes = _in_turn(names, bring_up, stop_at_failure=True)
+    else:
+        outcomes = _in_parallel(names, bring_up)
     failed = False
     for name, outcome in outcomes.items():
         if isinstance(outcome, BaseException):
             failed = True
             log(f"{name}: FAILED: {outcome}")
         else:
-            log(f"{name}: {outcome}, {layout.address(name)}")
-    if failed:
-        log("some services did not start; `scripts/stack down` stops the others")
+            log(f"{name}: {outcome}, {services.address(layout, name)}")
+    if failed or len(outcomes) < len(names):
+        log(f"some services did not start; `{services.prog} down` stops the others")
         return 1
-    env_file = layout.state / "env"
-    env_file.write_text("".join(f"{line}\n" for line in layout.env_lines()))
-    log(f"ready in {time.monotonic() - began:.1f}s; settings in {env_file}")
+    settings = services.settings(layout, names)
+    log(f"ready in {time.monotonic() - began:.1f}s" + (f"; settings in {settings}" if settings else ""))
     return 0
 
 
-def down(layout: Layout, names: Sequence[str]) -> int:
+def down(layout: Layout, names: Sequence[str], services: ServiceSet = STACK) -> int:
     def stop(name: str) -> str:
-        service = DEFINITIONS[name]
+        service = services.definitions[name]
         return procs.stop(
             layout, name, first_signal=service.stop_signal, whole_group=service.stop_whole_group, timeout=30
         )
 
     failed = False
-    for name, outcome in _in_parallel(names, stop).items():
+    if services.in_order:  # the reverse of `up`'s order: a service stops before those it needs
+        outcomes = _in_turn(list(reversed(names)), stop, stop_at_failure=False)
+    else:
+        outcomes = _in_parallel(names, stop)
+    for name, outcome in outcomes.items():
         failed |= isinstance(outcome, BaseException)
         log(f"{name}: {outcome}")
     return 1 if failed else 0
 
 
-def _status(layout: Layout, name: str) -> dict[str, Any]:
+def _status(layout: Layout, name: str, services: ServiceSet) -> dict[str, Any]:
     pid = procs.recorded_pid(layout, name)
-    answering = pid is not None and probes.quietly(lambda: DEFINITIONS[name].ready(layout))
+    answering = pid is not None and probes.quietly(lambda: services.definitions[name].ready(layout))
     state = "running" if answering else ("unresponsive" if pid is not None else "stopped")
     rss = procs.rss_mib(pid) if pid is not None else None
-    return {"name": name, "state": state, "pid": pid, "address": layout.address(name), "rss_mib": rss}
+    address = services.address(layout, name)
+    return {"name": name, "state": state, "pid": pid, "address": address, "rss_mib": rss}
 
 
-def status(layout: Layout, names: Sequence[str], as_json: bool) -> int:
-    found = _in_parallel(names, lambda name: _status(layout, name))
+def status(layout: Layout, names: Sequence[str], as_json: bool, services: ServiceSet = STACK) -> int:
+    found = _in_parallel(names, lambda name: _status(layout, name, services))
     rows = [row for row in found.values() if isinstance(row, dict)]
     if as_json:
         print(json.dumps(rows, indent=2))
+    width = max(9, *map(len, names))
     for row in [] if as_json else rows:
         rss = f"  rss {row['rss_mib']:.0f} MiB" if row["rss_mib"] is not None else ""
-        print(f"{row['name']:<9} {row['state']:<12} pid {row['pid'] or '-':<8} {row['address']}{rss}")
+        print(f"{row['name']:<{width}} {row['state']:<12} pid {row['pid'] or '-':<8} {row['address']}{rss}")
     return 0 if len(rows) == len(names) and all(row["state"] == "running" for row in rows) else 3
 
 
-def _services(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = sorted(set(names) - set(SERVICES))
-    if unknown or not names:
-        raise argparse.ArgumentTypeError(f"choose from {','.join(SERVICES)} (got {text!r})")
-    return [name for name in SERVICES if name in names]
+def _services(known: Sequence[str]) -> Callable[[str], list[str]]:
+    def parse(text: str) -> list[str]:
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        unknown = sorted(set(names) - set(known))
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(f"choose from {','.join(known)} (got {text!r})")
+        return [name for name in known if name in names]
+
+    return parse
 
 
-def main(argv: Sequence[str], repo: Path) -> int:
-    parser = argparse.ArgumentParser(prog="scripts/stack", description=__doc__)
+def main(argv: Sequence[str], repo: Path, services: ServiceSet = STACK) -> int:
+    known = list(services.definitions)
+    parser = argparse.ArgumentParser(prog=services.prog, description=services.description)
     commands = parser.add_subparsers(dest="command", required=True)
     for command, text in (
-        ("install", "download Kafka and Apicurio into the cache, apt-install Redis and PostgreSQL"),
+        ("install", services.install_help),
         ("up", "install if needed, start what is not running, wait until every service answers"),
         ("down", "stop the processes `up` started"),
         ("status", "one line per service; exit 0 only if all of them run and answer"),
     ):
         sub = commands.add_parser(command, help=text, description=text)
-        sub.add_argument("--only", type=_services, default=list(SERVICES), help="e.g. kafka,redis")
+        sub.add_argument("--only", type=_services(known), default=known, help=f"e.g. {','.join(known[:2])}")
         if command == "status":
             sub.add_argument("--json", action="store_true", help="print the statuses as JSON")
     args = parser.parse_args(argv)
@@ -145,14 +209,14 @@ def main(argv: Sequence[str], repo: Path) -> int:
     try:
         if args.command == "install":
             started = time.monotonic()
-            install(layout, names)
+            services.install(layout, names)
             log(f"installed in {time.monotonic() - started:.1f}s")
             return 0
         if args.command == "up":
-            return up(layout, names)
+            return up(layout, names, services)
         if args.command == "down":
-            return down(layout, names)
-        return status(layout, names, args.json)
+            return down(layout, names, services)
+        return status(layout, names, args.json, services)
     except StackError as error:
         log(str(error))
         return 1

@@ -43,7 +43,11 @@ def log(message: str) -> None:
 
 
 def _port(key: str) -> int:
-    variable, default = PORT_DEFAULTS[key]
+    return env_port(*PORT_DEFAULTS[key])
+
+
+def env_port(variable: str, default: int) -> int:
+    """The TCP port in the environment variable `variable`, or `default` when it is unset or empty."""
     raw = os.environ.get(variable, "").strip()
     if not raw:
         return default

@@ -1,7 +1,8 @@
-"""The local infrastructure (scripts/stack) as session fixtures for the integration tests.
+"""The local infrastructure (scripts/stack, scripts/kube) as session fixtures for the integration tests.
 
 `stack` brings the stack up (installing it on first use) and, at the end of the session, stops the
-services that it started itself; services that were already running before the session stay up.
+services that it started itself; services that were already running before the session stay up. `kube`
+does the same with the Kubernetes control plane.
 """
 
 from __future__ import annotations
@@ -17,15 +18,19 @@ from tests.integration.helpers import STORESIM, base_env
 
 REPO = Path(__file__).resolve().parents[2]
 STACK = REPO / "scripts" / "stack"
+KUBE = REPO / "scripts" / "kube"
 COLD_INSTALL_TIMEOUT = 15 * 60
+# The first `scripts/kube up` on a machine builds kube-apiserver (`scripts/install` does it beforehand).
+KUBE_COLD_INSTALL_TIMEOUT = 40 * 60
 SERVICES = ("kafka", "registry", "redis", "postgres", "prometheus")
 DATA_LOADER = str(Path(STORESIM).with_name("storesim-data-loader"))
 
 
-def stack_status() -> list[dict[str, object]]:
-    """`scripts/stack status --json`: one entry per service with its name, state, pid and address."""
+def stack_status(launcher: Path = STACK) -> list[dict[str, object]]:
+    """`scripts/stack status --json` (or scripts/kube's): one entry per service with its name, state, pid
+    and address."""
     result = subprocess.run(
-        [str(STACK), "status", "--json"], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+        [str(launcher), "status", "--json"], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
     )
     rows: list[dict[str, object]] = json.loads(result.stdout)
     return rows
@@ -49,6 +54,22 @@ def stack() -> Iterator[dict[str, str]]:
         if started_here:
             subprocess.run(
                 [str(STACK), "down", "--only", ",".join(started_here)], cwd=REPO, check=False, timeout=300
+            )
+
+
+@pytest.fixture(scope="session")
+def kube() -> Iterator[Path]:
+    """The admin's kubeconfig of the running control plane (etcd and kube-apiserver), starting it if
+    needed; stopped at the end of the session only if this session started it."""
+    there_before = {str(row["name"]) for row in stack_status(KUBE) if row["pid"] is not None}
+    started_here = [name for name in ("etcd", "kube-apiserver") if name not in there_before]
+    try:
+        subprocess.run([str(KUBE), "up"], cwd=REPO, check=True, timeout=KUBE_COLD_INSTALL_TIMEOUT)
+        yield REPO / ".stack" / "kubeconfig"
+    finally:
+        if started_here:
+            subprocess.run(
+                [str(KUBE), "down", "--only", ",".join(started_here)], cwd=REPO, check=False, timeout=300
             )
 
 

@@ -148,16 +148,19 @@ def readyz(port: int) -> int:
 
 def wait_until(
     condition: Callable[[], bool],
-    watched: subprocess.Popen[str],
+    watched: subprocess.Popen[str] | None,
     deadline_seconds: float,
     interval: float = 0.1,
 ) -> bool:
     """Polls ``condition`` until it holds or the deadline passes; between polls it waits on ``watched``,
-    so the wait ends (False) as soon as that process exits."""
+    so the wait ends (False) as soon as that process exits (with no process: it just waits)."""
     deadline = time.monotonic() + deadline_seconds
     while time.monotonic() < deadline:
         if condition():
             return True
+        if watched is None:
+            time.sleep(interval)
+            continue
         try:
             watched.wait(timeout=interval)
         except subprocess.TimeoutExpired:
