@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 import re
-from datetime import date
+from datetime import UTC, date
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from storesim._keys import MAX_STORE
 from storesim._time import epoch_day, local_day
 from storesim.engines import FootTrafficEngine
+from storesim.settings import FootTrafficSettings, SettingsError
 from storesim.world import (
     STORE_ID_PATTERN,
     StoreCatalogue,
@@ -31,6 +32,7 @@ from storesim.world import (
     write_stores_file,
 )
 from storesim.world._store_specs import store_id_pattern
+from tests.conftest import simulate
 
 
 def test_the_store_id_pattern_accepts_exactly_the_ids_of_stores_1_to_max() -> None:
@@ -184,3 +186,75 @@ def test_accepted_hours_give_visits_inside_the_local_day(opens: int, length: int
     for session in engine.sessions(shop, day):
         assert day.start + shop.opens <= session.entry < day.start + shop.closes
         assert session.exit < day.start + 24 * 3600
+
+
+def declared_stores(path: Path) -> Path:
+    """Store 4 with every knob turned, and store 2 as built in."""
+    spec = {
+        "storeId": "STORE-004",
+        "city": "Muscat",
+        "timezone": "Asia/Muscat",
+        "openingHours": {"opens": "10:00", "closes": "14:00"},
+        "dailyCustomers": 30,
+        "registers": 1,
+        "refundProbability": 1.0,
+        "putbackProb": 0.0,
+    }
+    path.write_text(json.dumps({"stores": [spec, {"storeId": "STORE-002"}]}))
+    return path
+
+
+def test_the_embedded_mode_simulates_the_stores_a_stores_file_declares(tmp_path: Path) -> None:
+    stores_file = declared_stores(tmp_path / "stores.json")
+    run = simulate(
+        tmp_path / "out",
+        "--stores-file",
+        str(stores_file),
+        "--start",
+        "2025-03-28",
+        "--days",
+        "1",
+        "--seed",
+        "5",
+    )
+    builtin = simulate(
+        tmp_path / "builtin", "--store-ids", "2", "--start", "2025-03-28", "--days", "1", "--seed", "5"
+    )
+    four = [r for r in run.records["foot_traffic"] if r["store_id"] == "STORE-004"]
+    assert {r["store_id"] for r in run.records["foot_traffic"]} == {"STORE-002", "STORE-004"}
+    # Store 2 is exactly what it is without a file.
+    assert [r for r in run.records["foot_traffic"] if r["store_id"] == "STORE-002"] == builtin.records[
+        "foot_traffic"
+    ]
+    # Store 4: about 30 customers (weekday factor and ±10%), entering 10:00-14:00 Muscat time (UTC+4).
+    assert 20 <= len(four) <= 40
+    assert all(6 <= r["entry_time"].astimezone(UTC).hour < 10 for r in four)
+    kinds = {
+        shop: {r["event_type"] for r in run.records["shelf_events"] if r["store_id"] == shop}
+        for shop in ("STORE-002", "STORE-004")
+    }
+    assert "putback" in kinds["STORE-002"]
+    assert "putback" not in kinds["STORE-004"]
+    terminals = {r["terminal_id"] for r in run.records["pos_events"] if r["store_id"] == "STORE-004"} - {None}
+    assert terminals == {"T-004-01"}
+
+    def refunded_share(shop: str) -> float:
+        sold = {r["transaction_id"] for r in run.records["transactions"] if r["store_id"] == shop}
+        refunded = {r["original_transaction_id"] for r in run.records["refunds"] if r["store_id"] == shop}
+        assert refunded <= sold
+        return len(refunded) / len(sold)
+
+    # Every line of store 4 draws a refund; those due after the simulated day are not in the run.
+    # (14% within the day here, against 1.5% for store 2 at the default REFUND_PROBABILITY).
+    assert refunded_share("STORE-004") > 5 * refunded_share("STORE-002")
+
+
+def test_services_take_their_stores_from_stores_file(tmp_path: Path) -> None:
+    stores_file = declared_stores(tmp_path / "stores.json")
+    settings = FootTrafficSettings.from_env(stores_file=str(stores_file), store_ids="1,2,3")
+    assert settings.store_ids == (2, 4)
+    assert settings.stores[4].registers == 1
+    assert settings.stores[2] == store(2)
+    (tmp_path / "bad.json").write_text('{"stores": [{"storeId": "STORE-004", "registers": 0}]}')
+    with pytest.raises(SettingsError, match=r"STORES_FILE: .*bad.json: stores.0.registers"):
+        FootTrafficSettings.from_env(stores_file=str(tmp_path / "bad.json"))

@@ -7,11 +7,14 @@ import sys
 import tempfile
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from storesim.cli._errors import UsageError
+
+if TYPE_CHECKING:
+    from storesim.world import StoreCatalogue
 
 __all__ = ["simulate_command"]
 
@@ -20,7 +23,7 @@ def _store_numbers(stores: int | None, store_ids: str | None) -> tuple[int, ...]
     from storesim._keys import MAX_STORE
 
     if (stores is None) == (store_ids is None):
-        raise UsageError("--stores / --store-ids: give exactly one of them")
+        raise UsageError("--stores / --store-ids / --stores-file: give exactly one of them")
     if stores is not None:
         if not 1 <= stores <= MAX_STORE:
             raise UsageError(f"--stores: must be between 1 and {MAX_STORE}, got {stores}")
@@ -39,6 +42,23 @@ def _store_numbers(stores: int | None, store_ids: str | None) -> tuple[int, ...]
     if len(set(numbers)) != len(numbers):
         raise UsageError(f"--store-ids: a store is listed twice in {store_ids!r}")
     return tuple(sorted(numbers))
+
+
+def _store_catalogue(stores: int | None, store_ids: str | None, stores_file: Path | None) -> StoreCatalogue:
+    """The stores to simulate: built-in ones by number, or as a stores file declares them."""
+    from storesim.world import StoreCatalogue, StoresFileError, read_stores_file
+
+    if stores_file is None:
+        return StoreCatalogue.of_numbers(_store_numbers(stores, store_ids))
+    if stores is not None or store_ids is not None:
+        raise UsageError("--stores / --store-ids / --stores-file: give exactly one of them")
+    try:
+        catalogue = StoreCatalogue.of_specs(read_stores_file(stores_file))
+    except StoresFileError as exc:
+        raise UsageError(f"--stores-file: {exc}") from None
+    if not catalogue:
+        raise UsageError(f"--stores-file: {stores_file} declares no stores")
+    return catalogue
 
 
 def _parse_date(option: str, text: str) -> date:
@@ -96,6 +116,14 @@ def simulate_command(
     store_ids: Annotated[
         str | None, typer.Option("--store-ids", help="Simulate these stores, e.g. 1,4,5.", show_default=False)
     ] = None,
+    stores_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--stores-file",
+            help="Simulate the stores this file declares (as the Store controller writes it).",
+            show_default=False,
+        ),
+    ] = None,
     days: Annotated[
         int | None, typer.Option("--days", help="Number of days [default: 1].", show_default=False)
     ] = None,
@@ -134,17 +162,16 @@ def simulate_command(
         RegisterSettings,
         ShelfSettings,
     )
-    from storesim.world import stores as make_stores
 
     if output_format not in ("avro", "json"):
         raise UsageError(f"--format: must be avro or json, got {output_format!r}")
-    numbers = _store_numbers(stores, store_ids)
+    catalogue = _store_catalogue(stores, store_ids, stores_file)
     first_day = _parse_date("--start", start)
     day_count = _day_count(first_day, days, end)
     foot = FootTrafficSettings.from_env()
     plan_seed = seed if seed is not None else foot.seed if foot.seed is not None else secrets.randbelow(2**31)
     plan = SimulationPlan(
-        stores=tuple(make_stores(list(numbers))),
+        stores=tuple(catalogue.values()),
         start=first_day,
         days=day_count,
         seed=plan_seed,

@@ -82,7 +82,8 @@ class _StoreStream:
             RegisterEngine(plan.seed, store) if plan.register.register_mode == "coherent" else None
         )
         coherent_ledger = plan.ledger.ledger_mode == "coherent"
-        self.ledger = LedgerEngine(plan.seed, plan.ledger.refund_probability) if coherent_ledger else None
+        ledger = LedgerEngine(plan.seed, plan.ledger.refund_probability, {store.number: store}.__getitem__)
+        self.ledger = ledger if coherent_ledger else None
         self._out: list[tuple[int, int, str, Record]] = []
         self._seq = 0
 

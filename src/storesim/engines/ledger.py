@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import heapq
 import random
+from collections.abc import Callable
 from typing import Any
 
 from storesim._keys import CustomerKey, decode_customer_id, keyed_rng, ledger_transaction_id
@@ -43,9 +44,10 @@ def _refund_cents(amount_cents: int, rng: random.Random) -> int:
 
 
 class LedgerEngine:
-    def __init__(self, seed: int, refund_probability: float) -> None:
+    def __init__(self, seed: int, refund_probability: float, stores: Callable[[int], Store] = store) -> None:
         self.seed = seed
         self.refund_probability = refund_probability
+        self.stores = stores  # the run's stores, as declared (STORES_FILE) or built in
         self._pending: list[tuple[int, int, Record]] = []
 
     @property
@@ -64,7 +66,7 @@ class LedgerEngine:
     def on_checkout(self, tx: Record) -> list[Emitted]:
         customer = tx["customer_id"]
         key = decode_customer_id(customer)
-        shop = store(key.store)
+        shop = self.stores(key.store)
         rng = keyed_rng(self.seed, key.store, key.day, COMPONENT, key.seq)
         sale = tx["timestamp"] // 1000
         declared = shop.refund_probability  # a Store resource's, before REFUND_PROBABILITY

@@ -22,7 +22,7 @@ from storesim.services._runtime import ServiceRuntime
 from storesim.services._wiring import add_pings, redis_client, run_seed
 from storesim.settings import FootTrafficSettings
 from storesim.streaming import StoreOwnership, Watermarks
-from storesim.world import Store, store
+from storesim.world import Store
 
 __all__ = ["FOOT_STAGE", "run_foot_traffic", "store_events"]
 
@@ -102,7 +102,9 @@ class _FootTraffic:
         last = settings.sim_end.date() if settings.sim_end else None
         marks = self.marks.read()
         self.feeds = {
-            n: _StoreFeed(store_events(self.engine, store(n), first, last), max(start - 1, marks.get(n, -1)))
+            n: _StoreFeed(
+                store_events(self.engine, settings.stores[n], first, last), max(start - 1, marks.get(n, -1))
+            )
             for n in sorted(owned)
         }
         self.log.info("stores assigned", stores=sorted(owned))
@@ -131,7 +133,7 @@ class _FootTraffic:
             for event in feed.due(now):
                 self.producer.send(event.topic, event.key, event.record)
                 if event.topic == FOOT_TRAFFIC:
-                    sessions.labels(store_id=store(number).store_id).inc()
+                    sessions.labels(store_id=self.settings.stores[number].store_id).inc()
         if self.producer.drain(self.runtime.stopping.is_set):
             raise RuntimeError("stopping before Kafka confirmed the events")
         # Every event at or before now is delivered: the watermark the shelf waits for.

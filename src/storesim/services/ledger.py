@@ -21,7 +21,7 @@ class _Ledger(CheckoutStage):
         self.refund_probability = settings.refund_probability
 
     def engine(self, seed: int, number: int) -> LedgerEngine:
-        return LedgerEngine(seed, self.refund_probability)
+        return LedgerEngine(seed, self.refund_probability, self.settings.stores.__getitem__)
 
     def sent(self, event: Emitted) -> None:
         if event.topic == TRANSACTIONS:

@@ -8,7 +8,6 @@ from storesim.events import POS_EVENTS, Emitted
 from storesim.services._checkouts import CheckoutStage
 from storesim.services._runtime import ServiceRuntime
 from storesim.settings import RegisterSettings, SettingsError
-from storesim.world import store
 
 __all__ = ["run_register"]
 
@@ -17,7 +16,7 @@ class _Register(CheckoutStage):
     component = "register"
 
     def engine(self, seed: int, number: int) -> RegisterEngine:
-        return RegisterEngine(seed, store(number))
+        return RegisterEngine(seed, self.settings.stores[number])
 
     def sent(self, event: Emitted) -> None:
         """pos_events need no metric beyond events produced."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,7 +46,7 @@ from storesim.streaming import (
     RecordDecoder,
     Watermarks,
 )
-from storesim.world import store
+from storesim.world import Store
 
 __all__ = ["SHELF_APPENDED_STAGE", "SHELF_STAGE", "run_shelf", "session_of"]
 
@@ -54,16 +55,16 @@ SHELF_APPENDED_STAGE = "shelf-appended"  # written to the Redis stream
 _BATCH = 5000
 
 
-def session_of(record: dict[str, Any], store_ids: tuple[int, ...]) -> Session:
+def session_of(record: dict[str, Any], stores: Mapping[int, Store]) -> Session:
     """The engine's Session of a foot_traffic record; DecodeError when it cannot be one of ours."""
     customer = record["customer_id"]
     try:
         key = decode_customer_id(customer)
     except ValueError as exc:
         raise DecodeError("unknown-customer", str(exc)) from None
-    if key.store not in store_ids:
-        raise DecodeError("unknown-store", f"store {key.store} is not in STORE_IDS")
-    shop = store(key.store)
+    if key.store not in stores:
+        raise DecodeError("unknown-store", f"store {key.store} is not one of this run's stores")
+    shop = stores[key.store]
     entry, exit_time = record["entry_time"] // 1000, record["exit_time"] // 1000
     if exit_time <= entry:
         raise DecodeError("invalid-session", f"exit {exit_time} is not after entry {entry}")
@@ -182,7 +183,7 @@ class _Shelf:
             return
         try:
             record = self.decoder.decode(FOOT_TRAFFIC, self.settings.kafka_topic_foot, message.value())
-            session = session_of(record, self.settings.store_ids)
+            session = session_of(record, self.settings.stores)
         except DecodeError as exc:
             self.dead.send(message, exc.reason, exc.detail)
             return

@@ -5,14 +5,16 @@ one simulation's shared state apart from another's on the same Redis and Kafka (
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from pathlib import Path
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from storesim._keys import MAX_STORE
 from storesim.settings._base import ComponentSettings
 from storesim.settings._names import DLQ_TOPIC, STORE_CONTROL_TOPIC
+from storesim.world import StoreCatalogue, StoresFileError, read_stores_file
 
 __all__ = ["ServiceSettings"]
 
@@ -22,6 +24,8 @@ class ServiceSettings(ComponentSettings):
     output_format: Literal["avro", "json"] = "avro"
     metrics_port: int = Field(8000, ge=0, lt=65536)
     store_ids: Annotated[tuple[int, ...], NoDecode] = (1, 2, 3)
+    # The stores as declared (the Store controller's ConfigMap, mounted): their numbers replace STORE_IDS.
+    stores_file: Path | None = None
     sim_start: datetime | None = None
     sim_end: datetime | None = None
     redis_host: str = "redis"
@@ -31,6 +35,7 @@ class ServiceSettings(ComponentSettings):
     dlq_topic: str = Field(DLQ_TOPIC, min_length=1)
     store_control_topic: str = Field(STORE_CONTROL_TOPIC, min_length=1)
     seed: int | None = None
+    _catalogue: StoreCatalogue = PrivateAttr()
 
     @field_validator("store_ids", mode="before")
     @classmethod
@@ -49,6 +54,25 @@ class ServiceSettings(ComponentSettings):
         if not value or any(not 1 <= n <= MAX_STORE for n in value) or len(set(value)) != len(value):
             raise ValueError(f"store numbers must be distinct and between 1 and {MAX_STORE}")
         return tuple(sorted(value))
+
+    @model_validator(mode="after")
+    def _read_stores(self) -> Self:
+        """The stores file is read once, here, so that a bad one stops the service at start-up."""
+        if self.stores_file is None:
+            self._catalogue = StoreCatalogue.of_numbers(self.store_ids)
+            return self
+        try:
+            specs = read_stores_file(self.stores_file)
+        except StoresFileError as exc:
+            raise ValueError(f"STORES_FILE: {exc}") from None
+        self._catalogue = StoreCatalogue.of_specs(specs)
+        object.__setattr__(self, "store_ids", self._catalogue.numbers)
+        return self
+
+    @property
+    def stores(self) -> StoreCatalogue:
+        """The stores this run simulates: STORES_FILE's, else the built-in stores of STORE_IDS."""
+        return self._catalogue
 
     @field_validator("sim_start", "sim_end")
     @classmethod
