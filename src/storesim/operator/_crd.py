@@ -5,10 +5,10 @@ The spec's openAPIV3Schema is pydantic's JSON schema of StoreSpec turned structu
 added here: the timezone enum (StoreSpec checks it in a validator), the opens-before-closes rule (a model
 validator) as CEL, and storeId's immutability (a resource's identity, which no single spec can express).
 
-Unknown fields: a structural schema does not reject them, the API server prunes (drops) them. With
-field validation Strict (kubectl's default since 1.27, `--validate=strict`; the controller's own writes) the
-request is rejected instead, as StoreSpec's extra="forbid" does. A client that asks for Ignore or Warn gets
-its unknown field dropped: the stored spec is still one that StoreSpec accepts.
+Unknown fields: a structural schema does not reject them, the API server prunes (drops) them. With field
+validation Strict (kubectl's default, `--validate=strict`; the controller's own writes) the request is
+rejected instead, as StoreSpec's extra="forbid" does. A client that asks for Ignore or Warn gets its unknown
+field dropped: the stored spec is still one that StoreSpec accepts.
 """
 
 from __future__ import annotations
