@@ -33,6 +33,7 @@ from storesim.world import (
 )
 from storesim.world._store_specs import store_id_pattern
 from tests.conftest import simulate
+from tests.store_spec_cases import BAD_VALUES, EDGE_ACCEPTED, EDGE_REJECTED, GOOD_SPECS, random_spec
 
 
 def test_the_store_id_pattern_accepts_exactly_the_ids_of_stores_1_to_max() -> None:
@@ -83,27 +84,28 @@ def test_every_field_changes_the_store() -> None:
     assert (shop.putback_prob, shop.refund_probability, shop.traffic_multiplier) == (0.25, 0.5, 2.0)
 
 
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("dailyCustomers", -1),
-        ("putbackProb", 1.5),
-        ("refundProbability", -0.1),
-        ("taxRate", 2),
-        ("registers", 0),
-        ("timezone", "Mars/Olympus"),
-        ("timezone", "not a zone"),
-        ("openingHours", {"opens": "22:00", "closes": "23:00"}),
-        ("openingHours", {"opens": "06:00", "closes": "12:00"}),
-        ("openingHours", {"opens": "10:00", "closes": "09:00"}),
-        ("openingHours", {"opens": "9:00", "closes": "17:00"}),
-        ("storeId", "STORE-000"),
-        ("colour", "red"),
-    ],
-)
+@pytest.mark.parametrize(("field", "value"), BAD_VALUES)
 def test_bad_values_are_rejected(field: str, value: object) -> None:
     with pytest.raises(ValidationError):
         StoreSpec.model_validate({"storeId": "STORE-001", field: value})
+
+
+@pytest.mark.parametrize(("field", "value"), EDGE_REJECTED)
+def test_no_coercion_and_no_value_out_of_bounds(field: str, value: object) -> None:
+    """Strict: a string or a boolean is not a number (the API server's schema says so too)."""
+    with pytest.raises(ValidationError):
+        StoreSpec.model_validate({"storeId": "STORE-001", field: value})
+
+
+@pytest.mark.parametrize(("field", "value"), EDGE_ACCEPTED)
+def test_the_bounds_are_inclusive(field: str, value: object) -> None:
+    StoreSpec.model_validate({"storeId": "STORE-001", field: value})
+
+
+def test_the_good_and_random_specs_are_valid() -> None:
+    rng = random.Random(7)
+    for spec in [*GOOD_SPECS, *(random_spec(rng) for _ in range(200))]:
+        StoreSpec.model_validate(spec)
 
 
 def test_the_zones_are_the_pinned_tzdata_ones() -> None:

@@ -81,8 +81,15 @@ def _seconds(clock: str) -> int:
 
 
 class _Spec(BaseModel):
+    # strict: no coercion of "5" or true into numbers, which the API server's schema (type: integer) rejects;
+    # the model accepts what the CRD accepts (tests/integration/test_store_crd.py).
     model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True, allow_inf_nan=False
+        extra="forbid",
+        frozen=True,
+        strict=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        allow_inf_nan=False,
     )
 
 
