@@ -56,21 +56,7 @@ def test_a_spec_with_only_an_id_is_the_builtin_store() -> None:
 
 
 def test_every_field_changes_the_store() -> None:
-    spec = StoreSpec.model_validate(
-        {
-            "storeId": "STORE-004",
-            "name": "Harbour",
-            "city": "Muscat",
-            "timezone": "Asia/Muscat",
-            "openingHours": {"opens": "09:30", "closes": "21:00"},
-            "dailyCustomers": 321,
-            "registers": 2,
-            "taxRate": 0.05,
-            "putbackProb": 0.25,
-            "refundProbability": 0.5,
-            "trafficMultiplier": 2.0,
-        }
-    )
+    spec = StoreSpec.model_validate(GOOD_SPECS[1])  # every field set
     shop = spec.store()
     assert (shop.number, shop.store_id, shop.name, shop.city, shop.timezone) == (
         4,
