@@ -22,7 +22,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class ServiceSet:
-    """What one launcher manages: scripts/stack's four services, or scripts/kube's control plane."""
+    """What one launcher manages: scripts/stack's services, or scripts/kube's control plane."""
 
     prog: str
     description: str
@@ -44,7 +44,7 @@ def _write_env(layout: Layout, names: Sequence[str]) -> Path:
 STACK = ServiceSet(
     prog="scripts/stack",
     description=__doc__ or "",
-    install_help="download Kafka and Apicurio into the cache, apt-install Redis and PostgreSQL",
+    install_help="download Kafka and Apicurio into the cache, apt-install Redis, PostgreSQL and Prometheus",
     definitions=DEFINITIONS,
     install=install,
     address=Layout.address,
