@@ -35,8 +35,9 @@ MODELS: dict[str, type[ComponentSettings]] = {
 # Being added to these three models by the state issue; the chart sets them already.
 STATE_VARIABLES = {"STATE_DIR", "REPLICA_ID", "EXACTLY_ONCE"}
 STATEFUL = {"pos", "register", "ledger"}
-# The shelf seed's CSV fallback, which storesim never reads: left at its default.
-UNRENDERED = {"STORE_CSV_PATH"}
+# The shelf seed's CSV fallback, which storesim never reads: left at its default. STORES_FILE: the chart
+# will set it where it mounts the Store controller's ConfigMap (issue 6); until then STORE_IDS decides.
+UNRENDERED = {"STORE_CSV_PATH", "STORES_FILE"}
 CASES = [(), *[(path,) for path in CI_VALUES]]
 IDS = ["default", *[path.stem for path in CI_VALUES]]
 
