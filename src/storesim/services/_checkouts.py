@@ -332,6 +332,15 @@ class CheckoutStage(ABC):
                 self.runtime.wait(0.2)
         return 0
 
+    def serve(self) -> int:
+        """run() until SIGTERM or a fatal error, then close everything; the service's exit code."""
+        try:
+            return self.run()
+        finally:
+            self.close()
+            self.runtime.log.info("stopped")
+            self.runtime.close()
+
     def close(self) -> None:
         self.closing = True
         with contextlib.suppress(Exception):  # what is not committed is re-read by the next owner

@@ -35,11 +35,4 @@ def run_ledger(settings: LedgerSettings) -> int:
             "invalid setting LEDGER_MODE=standalone: the stand-alone ledger runs in `storesim simulate`"
         )
     runtime = ServiceRuntime("ledger", settings.metrics_port).start()
-    stage = _Ledger(settings, runtime)
-    try:
-        code = stage.run()
-    finally:
-        stage.close()
-        runtime.log.info("stopped")
-        runtime.close()
-    return code
+    return _Ledger(settings, runtime).serve()

@@ -28,17 +28,5 @@ def run_register(settings: RegisterSettings) -> int:
             "invalid setting REGISTER_MODE=standalone: the stand-alone register runs in `storesim simulate`"
         )
     runtime = ServiceRuntime("register", settings.metrics_port).start()
-    stage = _Register(
-        settings,
-        runtime,
-        settings.kafka_bootstrap_servers,
-        settings.pos_topic,
-        {POS_EVENTS: settings.kafka_topic},
-    )
-    try:
-        code = stage.run()
-    finally:
-        stage.close()
-        runtime.log.info("stopped")
-        runtime.close()
-    return code
+    outputs = {POS_EVENTS: settings.kafka_topic}
+    return _Register(settings, runtime, settings.kafka_bootstrap_servers, settings.pos_topic, outputs).serve()
