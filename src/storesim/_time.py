@@ -11,7 +11,16 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo
 
-__all__ = ["LocalDay", "day_date", "epoch_day", "iso_utc", "ledger_utc", "local_day", "parse_iso_utc"]
+__all__ = [
+    "LocalDay",
+    "day_date",
+    "epoch_day",
+    "epoch_day_at",
+    "iso_utc",
+    "ledger_utc",
+    "local_day",
+    "parse_iso_utc",
+]
 
 _EPOCH = date(1970, 1, 1)
 
@@ -74,3 +83,8 @@ def day_date(number: int) -> date:
 def local_day(number: int, timezone: str) -> LocalDay:
     """The LocalDay of an epoch day number in a timezone (cached: every event of a store-day asks)."""
     return LocalDay(day_date(number), timezone)
+
+
+def epoch_day_at(ts: int, timezone: str) -> int:
+    """The epoch day number of the local date at UTC second ``ts`` in a timezone ("today" for a store)."""
+    return epoch_day(datetime.fromtimestamp(ts, ZoneInfo(timezone)).date())

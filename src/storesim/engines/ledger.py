@@ -49,19 +49,28 @@ class LedgerEngine:
         self.refund_probability = refund_probability
         self.stores = stores  # the run's stores, as declared (STORES_FILE) or built in
         self._pending: list[tuple[int, int, Record]] = []
+        self._booked = (-1, 0)  # the latest sale's local day and that day's revenue in cents so far
 
     @property
     def pending_refunds(self) -> int:
         return len(self._pending)
 
-    def snapshot(self) -> list[tuple[int, int, Record]]:
-        """The pending refunds, JSON-ready, for a state store (a heap stays a heap in a list)."""
-        return list(self._pending)
+    def revenue_on(self, day: int) -> float:
+        """Revenue of the sales of local day ``day`` (an epoch day) taken so far."""
+        booked_day, cents = self._booked
+        return cents / 100 if day == booked_day else 0.0
 
-    def restore(self, pending: list[list[Any]]) -> None:
+    def snapshot(self) -> dict[str, Any]:
+        """The pending refunds (a heap stays a heap in a list) and the day's revenue, JSON-ready, for a
+        state store."""
+        return {"pending": list(self._pending), "booked": list(self._booked)}
+
+    def restore(self, state: dict[str, Any]) -> None:
         """Takes back what snapshot() gave."""
-        self._pending = [(int(when), int(refund_id), refund) for when, refund_id, refund in pending]
+        self._pending = [(int(when), int(refund_id), refund) for when, refund_id, refund in state["pending"]]
         heapq.heapify(self._pending)
+        day, cents = state["booked"]
+        self._booked = (int(day), int(cents))
 
     def on_checkout(self, tx: Record) -> list[Emitted]:
         customer = tx["customer_id"]
@@ -86,6 +95,8 @@ class LedgerEngine:
                 "pos_transaction_id": tx["transaction_id"],
             }
             out.append(Emitted(sale, TRANSACTIONS, customer, record))
+            day, cents = self._booked
+            self._booked = (key.day, (cents if key.day == day else 0) + round(amount * 100))
             if rng.random() < refund_probability:
                 when = _refund_time(shop, key, sale, rng)
                 refund: Record = {

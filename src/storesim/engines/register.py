@@ -51,8 +51,9 @@ class RegisterEngine:
         return [[t.busy_until, t.employee, t.logout_at] for t in self._terminals]
 
     def restore(self, terminals: list[list[object]]) -> None:
-        """Takes back what snapshot() gave."""
-        for terminal, (busy_until, employee, logout_at) in zip(self._terminals, terminals, strict=True):
+        """Takes back what snapshot() gave. A store whose Store resource changed its registers since has
+        more terminals (they start idle) or fewer (the others' state is dropped)."""
+        for terminal, (busy_until, employee, logout_at) in zip(self._terminals, terminals, strict=False):
             terminal.busy_until = int(str(busy_until))
             terminal.employee = None if employee is None else str(employee)
             terminal.logout_at = int(str(logout_at))

@@ -1,11 +1,12 @@
 """The metrics every service exports (storesim_ prefix, _total counters, _seconds histograms).
 
-No customer, cart or basket ids as labels: only topic, event type, component and reason, whose values
+No customer, cart or basket ids as labels: only topic, event type, component, reason and store, whose values
 are bounded.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -61,3 +62,31 @@ class Metrics:
         )
         self.sessions = Counter("storesim_sessions", "Store visits simulated.", ["store_id"], registry=r)
         self.revenue = Counter("storesim_revenue", "Ledger revenue booked.", ["store_id"], registry=r)
+        # A store's day so far, in simulated time, from whichever replica owns it (the Store controller
+        # reads them into the Store's status): exported by foot-traffic and the ledger.
+        self.store_sessions_today = Gauge(
+            "storesim_store_sessions_today",
+            "Visits of the store's current local day up to the simulated clock.",
+            ["store_id"],
+            registry=r,
+        )
+        self.store_revenue_today = Gauge(
+            "storesim_store_revenue_today",
+            "Ledger revenue of the store's current local day up to the simulated clock.",
+            ["store_id"],
+            registry=r,
+        )
+        self.store_last_event = Gauge(
+            "storesim_store_last_event_timestamp_seconds",
+            "Simulated instant of the store's latest event sent.",
+            ["store_id"],
+            registry=r,
+        )
+
+    def forget_stores(self, store_ids: list[str]) -> None:
+        """Drops the per-store gauges of stores this replica no longer owns, so that only the owner
+        reports a store's day (a stale series would outlive a handover by the scrape's staleness)."""
+        for gauge in (self.store_sessions_today, self.store_revenue_today, self.store_last_event):
+            for store_id in store_ids:
+                with contextlib.suppress(KeyError):
+                    gauge.remove(store_id)

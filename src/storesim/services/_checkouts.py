@@ -31,6 +31,7 @@ from storesim._keys import decode_customer_id
 from storesim.events import POS_TRANSACTIONS, Emitted, Record
 from storesim.kafka._producer import EventProducer
 from storesim.service import RedisClock
+from storesim.services._live_stores import LiveStores
 from storesim.services._runtime import ServiceRuntime
 from storesim.services._wiring import (
     add_pings,
@@ -128,11 +129,12 @@ class CheckoutStage(ABC):
         self.consumer = Consumer(consumer_conf(bootstrap, f"{ns}.{self.component}.reader"))
         self.gate = EventTimeGate(self.consumer, self.pos_marks.low, self.metrics)
         # Static membership: a restarted replica takes its stores back without a rebalance.
+        self.live_stores = LiveStores(settings, runtime.log)
         self.ownership = StoreOwnership(
             bootstrap,
             settings.store_control_topic,
             f"{ns}.{self.component}",
-            settings.store_ids,
+            self.live_stores.numbers,
             on_revoke=self.on_revoke,
             on_assign=self.on_assign,
             extra={"group.instance.id": settings.replica_id},
@@ -145,7 +147,9 @@ class CheckoutStage(ABC):
         self.unpublished = False
         self.seq = 0
         add_pings(runtime, self.producer, settings, self.clock)
-        runtime.health.add_ping("stores", lambda: self.ownership.assigned and not self.restoring)
+        runtime.health.add_ping(
+            "stores", lambda: self.ownership.assigned and not self.restoring and self.live_stores.declared
+        )
 
     @abstractmethod
     def engine(self, seed: int, number: int) -> CheckoutEngine:
@@ -155,10 +159,15 @@ class CheckoutStage(ABC):
     def sent(self, event: Emitted) -> None:
         """Called for every event sent, for the stage's own metrics."""
 
+    @abstractmethod
+    def progressed(self, number: int, engine: CheckoutEngine, until: int) -> None:
+        """Called when a store's progress to ``until`` is committed, for per-store gauges."""
+
     # -- ownership and restore --------------------------------------------------------------------
     def on_assign(self, owned: frozenset[int]) -> None:
         if self.closing:  # a rebalance that completes inside close(): the next owner restores them
             return
+        self.metrics.forget_stores([self.live_stores[n].store_id for n in set(self.stores) - owned])
         try:
             self._assign(owned)
             self.rewind_pending = False
@@ -209,6 +218,7 @@ class CheckoutStage(ABC):
         return shop
 
     def on_revoke(self, gone: frozenset[int]) -> None:
+        self.metrics.forget_stores([self.live_stores[n].store_id for n in self.stores])
         self.stores.clear()
         self.consumer.unassign()
         self.gate.reset({})
@@ -227,8 +237,8 @@ class CheckoutStage(ABC):
             key = decode_customer_id(record["customer_id"])
         except (DecodeError, ValueError) as exc:
             # Every replica reads every partition: the owner of one store per partition reports it.
-            ids = self.settings.store_ids
-            if ids[number % len(ids)] in self.stores:
+            ids = self.live_stores.numbers
+            if ids and ids[number % len(ids)] in self.stores:
                 reason = exc.reason if isinstance(exc, DecodeError) else "unknown-customer"
                 self.dead.send(message, reason, str(exc))
             return
@@ -282,6 +292,7 @@ class CheckoutStage(ABC):
             pending = [[e.ts, e.topic, e.key, e.record] for _, _, e in sorted(shop.out)]
             entries = {"engine": json.dumps(shop.engine.snapshot()), "out": json.dumps(pending)}
             self.store.save(_scope(number), until, self.offsets(shop), entries, replace=True)
+            self.progressed(number, shop.engine, until)
         self.unpublished = True
         self.metrics.clock_lag.set(max(0, now_ms // 1000 - until))
         self.publish()
@@ -303,6 +314,8 @@ class CheckoutStage(ABC):
                 self.checkpoint.prepare()
                 self.checkpoint.begin()
                 self.ownership.poll()
+                if self.live_stores.refresh() is not None:  # a store declared or deleted: its owner
+                    self.ownership.set_stores(self.live_stores.numbers)  # restores its share again
             except ProducerFencedError as exc:
                 self.log.error("stopping", error=str(exc))
                 return 1

@@ -1,23 +1,30 @@
 """`storesim run foot-traffic`: the foot-traffic engine as a source service.
 
-It simulates the local days of the stores it owns (its share of STORE_IDS, see StoreOwnership) from
+It simulates the local days of the stores it owns (its share of the stores, see StoreOwnership) from
 SIM_START's date to SIM_END's (exclusive; open-ended without it) and sends each event when the simulated
 clock reaches it: sessions to KAFKA_TOPIC at entry, door events to KAFKA_TOPIC_REALISTIC. Events before
 SIM_START are skipped. After every delivered round it publishes, per store, the instant up to which
 everything is in Kafka: the watermark the shelf waits for, and where a replica that takes the store over
 (or this one, restarted) resumes.
+
+The stores follow STORES_FILE while it runs (LiveStores): a store declared later starts at the clock's
+instant of that moment (the events it would have had before are never sent), a deleted one stops
+admitting customers at once, and a changed one takes its new attributes from its next local day, so that
+a day's visits always come from one model (no exit without its entry).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 
-from storesim._time import epoch_day, local_day
+from storesim._keys import decode_customer_id
+from storesim._time import epoch_day, epoch_day_at, local_day
 from storesim.engines import FootTrafficEngine
 from storesim.events import FOOT_TRAFFIC, FOOT_TRAFFIC_REALISTIC, Emitted
 from storesim.kafka._producer import EventProducer
 from storesim.service import RedisClock
+from storesim.services._live_stores import LiveStores
 from storesim.services._runtime import ServiceRuntime
 from storesim.services._wiring import add_pings, redis_client, run_seed
 from storesim.settings import FootTrafficSettings
@@ -30,35 +37,52 @@ FOOT_STAGE = "foot-traffic"
 _SLICE = 3 * 3600
 
 
-def store_events(engine: FootTrafficEngine, shop: Store, first: date, last: date | None) -> Iterator[Emitted]:
-    """A store's foot-traffic events, day after day, in the embedded mode's order."""
+def store_events(
+    engine: FootTrafficEngine, shop: Store | Callable[[], Store], first: date, last: date | None
+) -> Iterator[Emitted]:
+    """A store's foot-traffic events, day after day, in the embedded mode's order. ``shop`` may be a
+    function, asked at each day's start: a running service's store whose attributes can change."""
     day = first
     while last is None or day < last:
-        local = local_day(epoch_day(day), shop.timezone)
-        events = [event for session in engine.sessions(shop, local) for event in engine.events(session)]
+        today = shop() if callable(shop) else shop
+        local = local_day(epoch_day(day), today.timezone)
+        events = [event for session in engine.sessions(today, local) for event in engine.events(session)]
         # A stable sort by time: ties keep the embedded mode's order (by visit: session, entry, exit).
         yield from sorted(events, key=lambda event: event.ts)
         day += timedelta(days=1)
 
 
 class _StoreFeed:
-    """One store's events, waiting for the clock."""
+    """One store's events, waiting for the clock, and its visits of the day so far."""
 
-    def __init__(self, events: Iterator[Emitted], skip_until: int) -> None:
+    def __init__(self, events: Iterator[Emitted], skip_until: int, count_from: int) -> None:
         self._events = events
         self._skip_until = skip_until
+        self._count_from = count_from  # visits before this instant were never simulated here
         self.next: Emitted | None = None
         self.marked = skip_until  # delivered up to here
+        self.day, self.visits = -1, 0  # the local day of the latest visit, and its visits up to it
         self._advance()
+
+    def _count(self, event: Emitted) -> None:
+        if event.topic == FOOT_TRAFFIC and event.ts > self._count_from:
+            day = decode_customer_id(event.record["customer_id"]).day
+            self.day, self.visits = day, (self.visits + 1 if day == self.day else 1)
 
     def _advance(self) -> None:
         self.next = next(self._events, None)
         while self.next is not None and self.next.ts <= self._skip_until:
+            self._count(self.next)
             self.next = next(self._events, None)
+
+    def visits_on(self, day: int) -> int:
+        """Visits of local day ``day`` up to the events skipped or sent so far."""
+        return self.visits if day == self.day else 0
 
     def due(self, now: int) -> Iterator[Emitted]:
         while self.next is not None and self.next.ts <= now:
             event = self.next
+            self._count(event)
             self._advance()
             yield event
 
@@ -79,11 +103,13 @@ class _FootTraffic:
         self.client = redis_client(settings)
         self.clock = RedisClock(self.client, namespace=settings.sim_namespace)
         self.marks = Watermarks(self.client, settings.sim_namespace, FOOT_STAGE)
+        self.stores = LiveStores(settings, runtime.log)
+        self.joined: dict[int, int] = {}  # stores declared while running: the clock's instant then
         self.ownership = StoreOwnership(
             settings.kafka_broker,
             settings.store_control_topic,
             f"{settings.sim_namespace}.foot-traffic",
-            settings.store_ids,
+            self.stores.numbers,
             on_revoke=self.on_revoke,
             on_assign=self.on_assign,
         )
@@ -92,7 +118,7 @@ class _FootTraffic:
         self.clock_start = 0
         self.behind = False
         add_pings(runtime, self.producer, settings, self.clock)
-        runtime.health.add_ping("stores", lambda: self.ownership.assigned)
+        runtime.health.add_ping("stores", lambda: self.ownership.assigned and self.stores.declared)
 
     def on_assign(self, owned: frozenset[int]) -> None:
         assert self.engine is not None
@@ -101,19 +127,35 @@ class _FootTraffic:
         first = datetime.fromtimestamp(start, UTC).date()
         last = settings.sim_end.date() if settings.sim_end else None
         marks = self.marks.read()
-        self.feeds = {
-            n: _StoreFeed(
-                store_events(self.engine, settings.stores[n], first, last), max(start - 1, marks.get(n, -1))
-            )
-            for n in sorted(owned)
-        }
+        kept = {n: feed for n, feed in self.feeds.items() if n in owned}
+        self._forget(set(self.feeds) - owned)
+        for n in sorted(owned - set(kept)):
+            joined = self.joined.get(n, start - 1)
+            events = store_events(self.engine, self._store_of(n), first, last)
+            kept[n] = _StoreFeed(events, max(start - 1, marks.get(n, -1), joined), joined)
+        self.feeds = dict(sorted(kept.items()))
         self.log.info("stores assigned", stores=sorted(owned))
+
+    def _store_of(self, number: int) -> Callable[[], Store]:
+        return lambda: self.stores[number]
+
+    def _forget(self, numbers: set[int]) -> None:
+        self.runtime.metrics.forget_stores([self.stores[n].store_id for n in numbers])
 
     def on_revoke(self, gone: frozenset[int]) -> None:
         """Everything sent is delivered and marked before another replica takes the stores over."""
         self.producer.flush(8)
+        self._forget(set(self.feeds))
         self.feeds.clear()
         self.log.info("stores revoked", stores=sorted(gone))
+
+    def follow_stores(self, clock_now: int) -> None:
+        """Takes in a new STORES_FILE: a store declared now starts at ``clock_now``."""
+        change = self.stores.refresh()
+        if change is None:
+            return
+        self.joined.update(dict.fromkeys(change.added, clock_now))
+        self.ownership.set_stores(self.stores.numbers)
 
     def step(self) -> None:
         state = self.clock.state(refresh=True)
@@ -123,17 +165,22 @@ class _FootTraffic:
             seed = run_seed(self.settings, state)
             self.engine = FootTrafficEngine(seed, self.settings.volume())
             self.clock_start = state.start_ms // 1000
-            self.log.info("simulating", seed=seed, stores=list(self.settings.store_ids))
+            self.log.info("simulating", seed=seed, stores=list(self.stores.numbers))
         self.ownership.poll()
         clock_now = state.now_ms(self.clock.wall_ms()) // 1000
+        self.follow_stores(clock_now)
         # A backfill goes in slices of simulated time, so that the stages downstream start at once.
         now = min(clock_now, min((f.marked for f in self.feeds.values()), default=clock_now) + _SLICE)
-        sessions = self.runtime.metrics.sessions
+        metrics = self.runtime.metrics
         for number, feed in self.feeds.items():
+            shop = self.stores[number]
             for event in feed.due(now):
                 self.producer.send(event.topic, event.key, event.record)
+                metrics.store_last_event.labels(store_id=shop.store_id).set(event.ts)
                 if event.topic == FOOT_TRAFFIC:
-                    sessions.labels(store_id=self.settings.stores[number].store_id).inc()
+                    metrics.sessions.labels(store_id=shop.store_id).inc()
+            today = feed.visits_on(epoch_day_at(now, shop.timezone))
+            metrics.store_sessions_today.labels(store_id=shop.store_id).set(today)
         if self.producer.drain(self.runtime.stopping.is_set):
             raise RuntimeError("stopping before Kafka confirmed the events")
         # Every event at or before now is delivered: the watermark the shelf waits for.

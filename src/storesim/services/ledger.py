@@ -3,9 +3,10 @@ and the refunds drawn for them, each sent when the simulated clock reaches it.""
 
 from __future__ import annotations
 
+from storesim._time import epoch_day_at
 from storesim.engines import LedgerEngine
 from storesim.events import REFUNDS, TRANSACTIONS, Emitted
-from storesim.services._checkouts import CheckoutStage
+from storesim.services._checkouts import CheckoutEngine, CheckoutStage
 from storesim.services._runtime import ServiceRuntime
 from storesim.settings import LedgerSettings, SettingsError
 
@@ -21,12 +22,18 @@ class _Ledger(CheckoutStage):
         self.refund_probability = settings.refund_probability
 
     def engine(self, seed: int, number: int) -> LedgerEngine:
-        return LedgerEngine(seed, self.refund_probability, self.settings.stores.__getitem__)
+        return LedgerEngine(seed, self.refund_probability, self.live_stores.__getitem__)
 
     def sent(self, event: Emitted) -> None:
         if event.topic == TRANSACTIONS:
             store_id = event.record["store_id"]
             self.metrics.revenue.labels(store_id=store_id).inc(event.record["amount"])
+
+    def progressed(self, number: int, engine: CheckoutEngine, until: int) -> None:
+        assert isinstance(engine, LedgerEngine)
+        shop = self.live_stores[number]
+        today = engine.revenue_on(epoch_day_at(until, shop.timezone))
+        self.metrics.store_revenue_today.labels(store_id=shop.store_id).set(today)
 
 
 def run_ledger(settings: LedgerSettings) -> int:

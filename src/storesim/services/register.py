@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from storesim.engines import RegisterEngine
 from storesim.events import POS_EVENTS, Emitted
-from storesim.services._checkouts import CheckoutStage
+from storesim.services._checkouts import CheckoutEngine, CheckoutStage
 from storesim.services._runtime import ServiceRuntime
 from storesim.settings import RegisterSettings, SettingsError
 
@@ -16,10 +16,13 @@ class _Register(CheckoutStage):
     component = "register"
 
     def engine(self, seed: int, number: int) -> RegisterEngine:
-        return RegisterEngine(seed, self.settings.stores[number])
+        return RegisterEngine(seed, self.live_stores[number])
 
     def sent(self, event: Emitted) -> None:
         """pos_events need no metric beyond events produced."""
+
+    def progressed(self, number: int, engine: CheckoutEngine, until: int) -> None:
+        """A store's day is reported by foot-traffic (visits) and the ledger (revenue)."""
 
 
 def run_register(settings: RegisterSettings) -> int:

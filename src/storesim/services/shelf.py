@@ -27,6 +27,7 @@ from storesim.engines import Session, ShelfEngine
 from storesim.events import FOOT_TRAFFIC, SHELF_EVENTS, Emitted
 from storesim.kafka._producer import EventProducer
 from storesim.service import RedisClock
+from storesim.services._live_stores import LiveStores
 from storesim.services._runtime import ServiceRuntime
 from storesim.services._wiring import (
     add_pings,
@@ -115,8 +116,9 @@ class _Shelf:
         )
         self.decoder = RecordDecoder(settings.schema_registry_url)
         self.consumer = Consumer(consumer_conf(settings.kafka_broker, settings.shelf_group_id))
+        self.stores = LiveStores(settings, runtime.log)
         self.gate = EventTimeGate(
-            self.consumer, lambda: self.foot_marks.low(settings.store_ids), self.metrics
+            self.consumer, lambda: self.foot_marks.low(self.stores.numbers), self.metrics
         )
         self.partitions: dict[int, _Partition] = {}
         self.parts = 0
@@ -127,6 +129,7 @@ class _Shelf:
         self.seq = 0
         add_pings(runtime, self.producer, settings, self.clock)
         runtime.health.add_ping("inventory", lambda: self.pricing is not None)
+        runtime.health.add_ping("stores", lambda: self.stores.declared)
         runtime.health.add_ping("postgres", lambda: self.pricing is not None and self.pricing.ping())
 
     # -- partitions -------------------------------------------------------------------------------
@@ -183,7 +186,7 @@ class _Shelf:
             return
         try:
             record = self.decoder.decode(FOOT_TRAFFIC, self.settings.kafka_topic_foot, message.value())
-            session = session_of(record, self.settings.stores)
+            session = session_of(record, self.stores)
         except DecodeError as exc:
             self.dead.send(message, exc.reason, exc.detail)
             return
@@ -287,6 +290,7 @@ class _Shelf:
                     [self.settings.kafka_topic_foot], on_assign=self.on_assign, on_revoke=self.on_revoke
                 )
                 subscribed = True
+            self.stores.refresh()  # the gate waits for the stores declared now
             consume_into(self.consumer, self.take, self.log, 1000)
             self.schedule()
             try:

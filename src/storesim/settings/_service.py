@@ -57,9 +57,14 @@ class ServiceSettings(ComponentSettings):
 
     @model_validator(mode="after")
     def _read_stores(self) -> Self:
-        """The stores file is read once, here, so that a bad one stops the service at start-up."""
+        """The stores file is read here, so that a bad one stops the service at start-up; a missing one is
+        an empty chain that the service waits on, not ready (see services/_live_stores.py)."""
         if self.stores_file is None:
             self._catalogue = StoreCatalogue.of_numbers(self.store_ids)
+            return self
+        if not self.stores_file.exists():  # the controller has not written it yet: no store until it does
+            self._catalogue = StoreCatalogue(())
+            object.__setattr__(self, "store_ids", ())
             return self
         try:
             specs = read_stores_file(self.stores_file)

@@ -1,10 +1,11 @@
 """Which stores this replica simulates: a consumer group over the store-control topic.
 
-The k-th store of STORE_IDS belongs to whoever holds partition k mod (the topic's partitions). Kafka's
-group protocol does the rest: a replica that starts, stops or dies moves stores without any restart,
-and the eager protocol revokes a store from its old owner before anyone else gets it. The topic never
-carries a message; its partitions are only the units handed out (round robin, so that consecutive
-stores spread over the replicas).
+Store n belongs to whoever holds partition n mod (the topic's partitions). Kafka's group protocol does
+the rest: a replica that starts, stops or dies moves stores without any restart, and the eager protocol
+revokes a store from its old owner before anyone else gets it. The topic never carries a message; its
+partitions are only the units handed out (round robin, so that consecutive stores spread over the
+replicas). A store's slot depends on its number alone, so declaring or deleting a store while the chain
+runs (:meth:`StoreOwnership.set_stores`) moves no other store.
 
 The same partitions carry a stateful stage's per-store progress: its committed offsets there (offset 0)
 hold, in their metadata, how far each store of the partition got, so that a Kafka transaction can commit
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
@@ -32,14 +33,15 @@ class StoreOwnership:
         bootstrap: str,
         topic: str,
         group: str,
-        store_ids: Sequence[int],
+        stores: Iterable[int],
         *,
         on_revoke: OnChange,
         on_assign: OnChange,
         extra: dict[str, Any] | None = None,
     ) -> None:
         self._topic = topic
-        self._store_ids = tuple(store_ids)
+        self._stores = frozenset(stores)
+        self._held: frozenset[int] = frozenset()  # the partitions (slots) this replica holds
         self._on_revoke = on_revoke
         self._on_assign = on_assign
         self._slots: int | None = None
@@ -59,22 +61,34 @@ class StoreOwnership:
         self._subscribed = False
         self._empty_since: float | None = None
 
-    def _stores_of(self, partitions: list[TopicPartition]) -> frozenset[int]:
+    def _stores_of(self, held: frozenset[int]) -> frozenset[int]:
         assert self._slots is not None
-        held = {tp.partition for tp in partitions}
-        return frozenset(s for k, s in enumerate(self._store_ids) if k % self._slots in held)
+        return frozenset(s for s in self._stores if s % self._slots in held)
+
+    def set_stores(self, stores: Iterable[int]) -> None:
+        """The chain's stores changed (STORES_FILE): this replica's share follows, through on_assign
+        with the whole new share (a store declared in a slot it holds is its own at once)."""
+        self._stores = frozenset(stores)
+        if not self.assigned:
+            return  # the next assignment takes the new stores
+        owned = self._stores_of(self._held)
+        if owned != self.owned:
+            self.owned = owned
+            self._on_assign(owned)
 
     def _assigned(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Round robin over STORE_SLOTS partitions gives every member at least one while there are fewer
         # members than slots; an empty share comes from a rebalance the leader ran while the topic was
         # not in its metadata (a broker that just restarted), and no later rebalance would fix it.
         self._empty_since = time.monotonic() if not partitions else None
-        self.owned = self._stores_of(partitions)
+        self._held = frozenset(tp.partition for tp in partitions)
+        self.owned = self._stores_of(self._held)
         self.assigned = True
         self._on_assign(self.owned)
 
     def _revoked(self, _consumer: Consumer, _partitions: list[TopicPartition]) -> None:
         gone, self.owned = self.owned, frozenset()
+        self._held = frozenset()
         self.assigned = False
         if gone:
             self._on_revoke(gone)
@@ -86,7 +100,7 @@ class StoreOwnership:
 
     def _slot(self, store: int) -> int:
         assert self._slots is not None
-        return self._store_ids.index(store) % self._slots
+        return store % self._slots
 
     def progress(self, stores: Sequence[int]) -> dict[int, int]:
         """Each store's committed progress (-1 where none is committed)."""

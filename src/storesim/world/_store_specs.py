@@ -32,6 +32,7 @@ __all__ = [
     "StoreCatalogue",
     "StoreSpec",
     "StoresFileError",
+    "parse_stores_file",
     "read_stores_file",
     "store_id_pattern",
     "timezones",
@@ -216,9 +217,15 @@ class StoreCatalogue(Mapping[int, Store]):
 def read_stores_file(path: Path) -> tuple[StoreSpec, ...]:
     """The specs in a stores file ({"stores": [spec, ...]}, camelCase keys as in the resource)."""
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise StoresFileError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    return parse_stores_file(raw, path)
+
+
+def parse_stores_file(raw: bytes, path: Path) -> tuple[StoreSpec, ...]:
+    """The specs in a stores file's bytes (read once: a reader that polls compares and parses the same
+    bytes); ``path`` only names the file in the error."""
     try:
         parsed = _StoresFile.model_validate_json(raw)
     except ValidationError as exc:
