@@ -1,25 +1,35 @@
 """Writes stores.storesim.io.yaml, the CustomResourceDefinition of Store, from storesim.operator.store_crd()
-(itself generated from the StoreSpec model). Checked in because Helm installs crds/ before the templates;
-tests/k8s/test_crd.py checks that the file is what this script writes:
+(itself generated from the StoreSpec model), and the same spec schema as `$defs/storeSpec` of
+../values.schema.json (what each item of the values' `stores` is). Checked in because Helm installs crds/
+before the templates and validates values against values.schema.json; tests/k8s/test_crd.py checks that both
+files are what this script writes:
 
     .venv/bin/python chart/crds/generate.py
 """
 
 from __future__ import annotations
 
+import copy
+import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from storesim.operator import store_crd
+from storesim.operator import spec_schema, store_crd
 
 HERE = Path(__file__).resolve().parent
 FILE = HERE / "stores.storesim.io.yaml"
+VALUES_SCHEMA = HERE.parent / "values.schema.json"
 HEADER = """\
 # Generated from StoreSpec (src/storesim/world/_store_specs.py) by storesim.operator.store_crd(): do not edit.
 # Regenerate with:  .venv/bin/python chart/crds/generate.py
 """
+VALUES_DESCRIPTION = (
+    "Generated from the Store CRD's spec schema by chart/crds/generate.py: do not edit. The CRD's CEL rules "
+    "(opens before closes, storeId immutable) are not JSON schema; the templates check opens < closes."
+)
 
 
 def render() -> str:
@@ -27,9 +37,50 @@ def render() -> str:
     return HEADER + yaml.safe_dump(store_crd(), sort_keys=False, width=110, allow_unicode=True)
 
 
+def _json_schema(node: dict[str, Any]) -> dict[str, Any]:
+    """A node of the CRD's structural schema as draft 2020-12 JSON schema: objects forbid unknown keys (the
+    API server rejects them under Strict field validation), OpenAPI 3.0's exclusive flags become bounds, and
+    the x-kubernetes extensions (CEL) are left out."""
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key.startswith("x-kubernetes-"):
+            continue
+        if key == "properties":
+            out[key] = {name: _json_schema(sub) for name, sub in value.items()}
+            out["additionalProperties"] = False
+        elif key in ("exclusiveMinimum", "exclusiveMaximum"):
+            if value:
+                out[key] = node["minimum" if key == "exclusiveMinimum" else "maximum"]
+        else:
+            out[key] = copy.deepcopy(value)
+    for flag, bound in (("exclusiveMinimum", "minimum"), ("exclusiveMaximum", "maximum")):
+        if node.get(flag):
+            out.pop(bound, None)
+    return out
+
+
+def values_store_spec() -> dict[str, Any]:
+    """`$defs/storeSpec` of values.schema.json: the CRD's spec schema as JSON schema."""
+    schema = _json_schema(spec_schema())
+    schema["$comment"] = VALUES_DESCRIPTION
+    return schema
+
+
+def render_values_schema(current: str) -> str:
+    """values.schema.json's text (`current`, hand-written but for `$defs/storeSpec`) with the generated
+    storeSpec, formatted as the file is (two-space JSON, key order kept)."""
+    schema = json.loads(current)
+    schema["$defs"]["storeSpec"] = values_store_spec()
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
 def main() -> None:
     FILE.write_text(render(), encoding="utf-8")
     print(FILE, file=sys.stderr)
+    VALUES_SCHEMA.write_text(
+        render_values_schema(VALUES_SCHEMA.read_text(encoding="utf-8")), encoding="utf-8"
+    )
+    print(VALUES_SCHEMA, file=sys.stderr)
 
 
 if __name__ == "__main__":

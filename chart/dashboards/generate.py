@@ -16,6 +16,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+# The simulators. The Store controller (component "controller": storesim_controller_leader,
+# storesim_controller_reconciles_total, storesim_controller_configmap_writes_total) has no dashboard yet:
+# tests/integration/test_dashboards.py proves every panel against a running chain, which has no controller.
 COMPONENTS = ("clock", "foot-traffic", "shelf", "redis-kafka-bridge", "pos", "register", "ledger")
 NS = 'namespace=~"$namespace"'
 RATE = "$__rate_interval"

@@ -80,14 +80,21 @@ ledger:
     fieldRef:
       fieldPath: metadata.name
 {{- end }}
+{{- if $root.Values.operator.enabled }}
+- name: STORES_FILE
+  value: {{ printf "%s/stores.json" (include "storesim.storesMountPath" $root) | quote }}
+{{- include "storesim.envMap" (omit $root.Values.common.env "STORE_IDS") }}
+{{- else }}
 {{- include "storesim.envMap" $root.Values.common.env }}
+{{- end }}
 {{- include "storesim.envMap" .values.env }}
 {{- end }}
 
 {{/*
 A simulator's pod template (Deployment and StatefulSet alike). Arguments: root, component, spec, values.
 The parquet files come from the data-loader image through an init container into an emptyDir that the
-simulator mounts read-only at /data; state lives at stateDir (the POS's claim, or an emptyDir).
+simulator mounts read-only at /data; state lives at stateDir (the POS's claim, or an emptyDir); with the
+operator, the Store controller's ConfigMap is mounted read-only at storesim.storesMountPath.
 */}}
 {{- define "storesim.podTemplate" -}}
 {{- $root := .root }}
@@ -163,6 +170,11 @@ spec:
         - name: state
           mountPath: {{ $root.Values.stateDir }}
         {{- end }}
+        {{- if $root.Values.operator.enabled }}
+        - name: stores
+          mountPath: {{ include "storesim.storesMountPath" $root }}
+          readOnly: true
+        {{- end }}
   volumes:
     - name: tmp
       emptyDir:
@@ -176,6 +188,13 @@ spec:
     - name: state
       emptyDir:
         sizeLimit: 1Gi
+    {{- end }}
+    {{- if $root.Values.operator.enabled }}
+    {{- /* Written by the controller after the install: optional; a directory, no subPath. */}}
+    - name: stores
+      configMap:
+        name: {{ include "storesim.storesConfigMap" $root }}
+        optional: true
     {{- end }}
   {{- with $root.Values.nodeSelector }}
   nodeSelector:

@@ -3,6 +3,7 @@ picking objects out of the result, for the chart tests."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -21,6 +22,34 @@ NAMESPACE = "retail"
 MONITORING_API = "monitoring.coreos.com/v1"
 SIMULATORS = ("clock", "foot-traffic", "shelf", "redis-kafka-bridge", "pos", "register", "ledger")
 INFRASTRUCTURE = ("kafka", "schema-registry", "redis", "postgres")
+# The Store operator's controller (operator.enabled), and where the simulators find its ConfigMap.
+CONTROLLER = "controller"
+STORES_MOUNT = "/etc/storesim/stores"
+STORES_FILE = f"{STORES_MOUNT}/stores.json"
+
+
+def controller_rules(fullname: str) -> list[dict[str, Any]]:
+    """The controller's Role, rule by rule, for a release whose full name is `fullname`: the tests' one copy
+    of the chart's storesim.controllerRules (offline: the rendered Role; tests/integration/test_chart_rbac.py:
+    what the API server allows)."""
+    return [
+        {"apiGroups": ["storesim.io"], "resources": ["stores"], "verbs": ["get", "list", "watch"]},
+        {"apiGroups": ["storesim.io"], "resources": ["stores/status"], "verbs": ["get", "patch", "update"]},
+        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": [f"{fullname}-stores"],
+            "verbs": ["get", "update", "patch"],
+        },
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [f"{fullname}-controller"],
+            "verbs": ["get", "update", "patch"],
+        },
+    ]
 
 
 def tool(name: str) -> str:
@@ -36,6 +65,19 @@ def run(argv: Sequence[str], cwd: Path = REPO) -> subprocess.CompletedProcess[st
 
 def helm(*args: str) -> subprocess.CompletedProcess[str]:
     return run([tool("helm"), *args])
+
+
+def helm_on(kubeconfig: Path, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """helm against a cluster (tests/integration), its own configuration, cache and data under `home`."""
+    env = {
+        **os.environ,
+        "HELM_CONFIG_HOME": str(home / "config"),
+        "HELM_CACHE_HOME": str(home / "cache"),
+        "HELM_DATA_HOME": str(home / "data"),
+        "KUBECONFIG": str(kubeconfig),
+    }
+    argv = [tool("helm"), *args, "--kubeconfig", str(kubeconfig)]
+    return subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False, timeout=300)
 
 
 def template_args(

@@ -1,10 +1,12 @@
 """The Store CRD: the checked-in chart/crds file is what chart/crds/generate.py writes, its spec schema
 has exactly StoreSpec's fields with their constraints, and Kubernetes' schemas (1.30, 1.34) and helm take
-it. tests/integration/test_store_crd.py holds a real API server to the same rules as StoreSpec."""
+it; values.schema.json's storeSpec is the same schema, generated alongside.
+tests/integration/test_store_crd.py holds a real API server to the same rules as StoreSpec."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 from types import ModuleType
 from typing import Any
@@ -46,6 +48,21 @@ def test_the_checked_in_crd_is_the_generated_one() -> None:
     assert CRD_FILE.read_text() == _generator().render(), "run .venv/bin/python chart/crds/generate.py"
     assert CRD_FILE.read_text().startswith("# Generated")
     assert yaml.safe_load(CRD_FILE.read_text()) == store_crd()
+
+
+def test_the_values_schemas_store_spec_is_the_generated_one() -> None:
+    """values.schema.json's $defs/storeSpec (each item of the values' `stores`) is what generate.py writes
+    from the CRD's spec: the whole file is, since it rewrites the file around it."""
+    path = CHART / "values.schema.json"
+    generator = _generator()
+    assert path.read_text() == generator.render_values_schema(path.read_text()), (
+        "run .venv/bin/python chart/crds/generate.py"
+    )
+    store_spec = json.loads(path.read_text())["$defs"]["storeSpec"]
+    assert store_spec["additionalProperties"] is False
+    assert store_spec["properties"]["openingHours"]["additionalProperties"] is False
+    assert "x-kubernetes-validations" not in json.dumps(store_spec)
+    assert set(store_spec["properties"]) == _aliases(StoreSpec)
 
 
 def test_names_scope_and_version() -> None:

@@ -14,6 +14,7 @@ import yaml
 from tests.k8s.chart import (
     CHART,
     CI_VALUES,
+    CONTROLLER,
     INFRASTRUCTURE,
     SIMULATORS,
     component_of,
@@ -73,12 +74,18 @@ def test_every_object_carries_the_app_labels_and_no_selector_names_the_chart(
 @pytest.mark.parametrize("values", CASES, ids=IDS)
 def test_storesim_containers_run_restricted(values: tuple[Path, ...]) -> None:
     """Every container from storesim's images: non-root, read-only root, no escalation, no capabilities,
-    the runtime's seccomp profile. The bundled infrastructure keeps all of it but the read-only root."""
+    the runtime's seccomp profile. The bundled infrastructure keeps all of it but the read-only root. Only
+    the Store controller, which talks to the API server, has a ServiceAccount token."""
     checked = 0
     for o, spec in pod_specs(render(values)):
         assert spec["securityContext"]["runAsNonRoot"] is True
         assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
-        assert spec["automountServiceAccountToken"] is False
+        if component_of(o) == CONTROLLER:
+            assert spec["automountServiceAccountToken"] is True
+            assert spec["serviceAccountName"] == o["metadata"]["name"]
+        else:
+            assert spec["automountServiceAccountToken"] is False
+            assert "serviceAccountName" not in spec
         for container in [*spec.get("initContainers", []), *spec["containers"]]:
             context = container["securityContext"]
             assert context["allowPrivilegeEscalation"] is False
@@ -184,7 +191,7 @@ def test_external_infrastructure_without_an_endpoint_fails_with_the_value_to_set
 def test_every_pod_has_a_disruption_budget() -> None:
     objects = render()
     budgets = {component_of(b) for b in of_kind(objects, "PodDisruptionBudget")}
-    assert budgets == set(SIMULATORS)
+    assert budgets == {*SIMULATORS, CONTROLLER}
 
 
 def test_the_dashboards_are_config_maps_for_the_grafana_sidecar() -> None:

@@ -1,16 +1,19 @@
 """helm lint and helm template of the default values and of every chart/ci file, and every rendered
 object validated: Kubernetes' own kinds with kubernetes-validate --strict for 1.30 and 1.34, the
-prometheus-operator kinds against their CRDs' schemas."""
+prometheus-operator kinds against their CRDs' schemas, the Stores against the chart's own CRD."""
 
 from __future__ import annotations
 
+import copy
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import kubernetes_validate
 import pytest
+import yaml
 from tests.k8s.chart import CHART, CI_VALUES, SCHEMAS, helm, of_kind, render
 
 CASES = [(), *[(path,) for path in CI_VALUES]]
@@ -19,6 +22,7 @@ CRD_SCHEMAS = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): "servicemonitor-v1.json",
     ("monitoring.coreos.com/v1", "PrometheusRule"): "prometheusrule-v1.json",
 }
+STORE = ("storesim.io/v1alpha1", "Store")
 
 
 def test_there_are_ci_value_files() -> None:
@@ -42,7 +46,8 @@ def test_helm_lint_strict_passes(values: tuple[Path, ...]) -> None:
 @pytest.mark.parametrize("version", ["1.30.0", "1.34.0"])
 @pytest.mark.parametrize("values", CASES, ids=IDS)
 def test_every_kubernetes_object_validates_strictly(values: tuple[Path, ...], version: str) -> None:
-    objects = [o for o in render(values) if (o["apiVersion"], o["kind"]) not in CRD_SCHEMAS]
+    custom = {*CRD_SCHEMAS, STORE}
+    objects = [o for o in render(values) if (o["apiVersion"], o["kind"]) not in custom]
     assert len(objects) > 20
     for o in objects:
         try:
@@ -65,6 +70,31 @@ def test_prometheus_operator_objects_validate_against_their_crds(values: tuple[P
         if kind in CRD_SCHEMAS:
             errors = [e.message for e in _crd_validator(kind).iter_errors(o)]
             assert errors == [], f"{o['kind']}/{o['metadata']['name']}: {errors}"
+
+
+@cache
+def _store_validator() -> jsonschema.protocols.Validator:
+    """The Store CRD's openAPIV3Schema (chart/crds) as JSON schema: its keywords mean the same there, and
+    the x-kubernetes ones (CEL) are ignored (test_operator holds the Stores to StoreSpec too)."""
+    crd = yaml.safe_load((CHART / "crds" / "stores.storesim.io.yaml").read_text())
+    (version,) = crd["spec"]["versions"]
+    assert f"{crd['spec']['group']}/{version['name']}" == STORE[0]
+    validator: Any = jsonschema.Draft7Validator(version["schema"]["openAPIV3Schema"])
+    return validator  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("values", CASES, ids=IDS)
+def test_the_stores_validate_against_the_crd(values: tuple[Path, ...]) -> None:
+    for store in render(values):
+        if (store["apiVersion"], store["kind"]) == STORE:
+            errors = [e.message for e in _store_validator().iter_errors(store)]
+            assert errors == [], f"Store/{store['metadata']['name']}: {errors}"
+
+
+def test_the_crd_schema_rejects_a_broken_store() -> None:
+    store = copy.deepcopy(next(o for o in render() if (o["apiVersion"], o["kind"]) == STORE))
+    store["spec"]["registers"] = 0
+    assert list(_store_validator().iter_errors(store))
 
 
 def test_the_monitoring_values_render_both_operator_objects() -> None:

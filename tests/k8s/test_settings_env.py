@@ -1,5 +1,6 @@
 """The chart renders exactly the variables of each component's settings model (src/storesim/settings),
-with the models' defaults, and names every topic alike in every component."""
+with the models' defaults, and names every topic alike in every component. The simulators read their
+stores from the Store controller's ConfigMap (STORES_FILE) with the operator, from STORE_IDS without it."""
 
 from __future__ import annotations
 
@@ -8,13 +9,24 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.k8s.chart import CHART, CI_VALUES, SIMULATORS, env_of, of_kind, render, workload
+from tests.k8s.chart import (
+    CHART,
+    CI_VALUES,
+    CONTROLLER,
+    SIMULATORS,
+    STORES_FILE,
+    env_of,
+    of_kind,
+    render,
+    workload,
+)
 
 from storesim.settings import (
     AdminSettings,
     BridgeSettings,
     ClockSettings,
     ComponentSettings,
+    ControllerSettings,
     FootTrafficSettings,
     LedgerSettings,
     PosSettings,
@@ -22,6 +34,7 @@ from storesim.settings import (
     RegisterSettings,
     ShelfSettings,
 )
+from storesim.world import StoreSpec, write_stores_file
 
 MODELS: dict[str, type[ComponentSettings]] = {
     "clock": ClockSettings,
@@ -35,9 +48,23 @@ MODELS: dict[str, type[ComponentSettings]] = {
 # Being added to these three models by the state issue; the chart sets them already.
 STATE_VARIABLES = {"STATE_DIR", "REPLICA_ID", "EXACTLY_ONCE"}
 STATEFUL = {"pos", "register", "ledger"}
-# The shelf seed's CSV fallback, which storesim never reads: left at its default. STORES_FILE: the chart
-# will set it where it mounts the Store controller's ConfigMap (issue 6); until then STORE_IDS decides.
-UNRENDERED = {"STORE_CSV_PATH", "STORES_FILE"}
+# The shelf seed's CSV fallback, which storesim never reads: left at its default. STORES_FILE is rendered
+# only with operator.enabled (see test_without_the_operator_store_ids_picks_the_stores).
+UNRENDERED = {"STORE_CSV_PATH"}
+# The controller runs in-cluster (no KUBECONFIG) and writes the ConfigMap, not a file (no STORES_FILE).
+CONTROLLER_UNRENDERED = {"KUBECONFIG", "STORES_FILE"}
+# What the controller is given: its contract with the chart.
+CONTROLLER_VARIABLES = {
+    "NAMESPACE",
+    "POD_NAME",
+    "STORES_CONFIGMAP",
+    "LEASE_NAME",
+    "LEASE_DURATION_SECONDS",
+    "RENEW_DEADLINE_SECONDS",
+    "RETRY_PERIOD_SECONDS",
+    "STATUS_INTERVAL_SECONDS",
+    "METRICS_PORT",
+}
 CASES = [(), *[(path,) for path in CI_VALUES]]
 IDS = ["default", *[path.stem for path in CI_VALUES]]
 
@@ -50,13 +77,31 @@ def _container(objects: list[Any], component: str) -> Any:
     return workload(objects, component)["spec"]["template"]["spec"]["containers"][0]
 
 
-def _load(model: type[ComponentSettings], env: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The model as the container would load it (a pod name and a password for the valueFrom ones)."""
+def _stores_file(objects: list[Any], directory: Path) -> str:
+    """The stores file the controller writes for the rendered Stores (the ConfigMap's stores.json), at a
+    path of this machine."""
+    path = directory / "stores.json"
+    path.write_text(write_stores_file(StoreSpec.model_validate(s["spec"]) for s in of_kind(objects, "Store")))
+    return str(path)
+
+
+def _load(
+    model: type[ComponentSettings],
+    env: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    stores_file: str | None = None,
+) -> Any:
+    """The model as the container would load it (a pod name and a password for the valueFrom ones, and
+    `stores_file` where the pod has the controller's ConfigMap)."""
     with monkeypatch.context() as patch:
         for name in _variables(model) | STATE_VARIABLES:
             patch.delenv(name, raising=False)
         for name, value in env.items():
             patch.setenv(name, value if isinstance(value, str) else "demo-storesim-pos-0")
+        if "STORES_FILE" in env:
+            assert env["STORES_FILE"] == STORES_FILE
+            assert stores_file is not None
+            patch.setenv("STORES_FILE", stores_file)
         return model.from_env()
 
 
@@ -78,13 +123,18 @@ def test_every_variable_of_the_model_is_set_by_the_chart_or_in_values(component:
 
 
 @pytest.mark.parametrize("component", SIMULATORS)
-def test_the_values_defaults_are_the_models_defaults(component: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_values_defaults_are_the_models_defaults(
+    component: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     """Loading the rendered environment changes nothing but the endpoints, topics and paths the chart
-    sets: every variable in values.yaml holds the model's default."""
+    sets: every variable in values.yaml holds the model's default (the default Stores are STORE_IDS')."""
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     own = values["pos"] if component == "pos" else values["components"][component]
     model = MODELS[component]
-    loaded = _load(model, env_of(_container(render(), component)), monkeypatch)
+    objects = render()
+    loaded = _load(
+        model, env_of(_container(objects, component)), monkeypatch, _stores_file(objects, tmp_path)
+    )
     defaults = model()
     for name in set(values["common"]["env"]) | set(own["env"]):
         field = name.lower()
@@ -94,14 +144,90 @@ def test_the_values_defaults_are_the_models_defaults(component: str, monkeypatch
 
 @pytest.mark.parametrize("values", CASES, ids=IDS)
 def test_every_component_accepts_its_rendered_settings(
-    values: tuple[Path, ...], monkeypatch: pytest.MonkeyPatch
+    values: tuple[Path, ...], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
+    """...and runs the stores of the values: the Stores (through the controller's file), or STORE_IDS."""
     objects = render(values)
+    stores = of_kind(objects, "Store")
+    given = yaml.safe_load(values[0].read_text()) if values else {}
+    if stores:
+        expected = tuple(sorted(StoreSpec.model_validate(s["spec"]).number for s in stores))
+    else:
+        ids = given.get("common", {}).get("env", {}).get("STORE_IDS", "1,2,3")
+        expected = tuple(int(n) for n in ids.split(","))
+    stores_file = _stores_file(objects, tmp_path)
     for component in SIMULATORS:
-        _load(MODELS[component], env_of(_container(objects, component)), monkeypatch)
+        loaded = _load(MODELS[component], env_of(_container(objects, component)), monkeypatch, stores_file)
+        assert loaded.store_ids == expected, component
+    if stores:
+        _load(ControllerSettings, env_of(_container(objects, CONTROLLER)), monkeypatch)
 
 
-def test_every_component_names_the_topics_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+# ---- The Store controller and the stores ----
+
+
+def test_the_controller_gets_exactly_its_contract() -> None:
+    names = set(env_of(_container(render(), CONTROLLER)))
+    assert names == CONTROLLER_VARIABLES
+    assert names <= _variables(ControllerSettings)
+    with_prometheus = render(sets=("operator.env.PROMETHEUS_URL=http://prometheus.monitoring:9090",))
+    assert set(env_of(_container(with_prometheus, CONTROLLER))) == CONTROLLER_VARIABLES | {"PROMETHEUS_URL"}
+
+
+def test_every_variable_of_the_controller_is_set_by_the_chart_or_in_values() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    offered = set(values["operator"]["env"]) | set(env_of(_container(render(), CONTROLLER)))
+    assert _variables(ControllerSettings) - CONTROLLER_UNRENDERED - offered == set()
+
+
+def test_the_controllers_values_defaults_are_the_models_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    loaded = _load(ControllerSettings, env_of(_container(render(), CONTROLLER)), monkeypatch)
+    defaults = ControllerSettings()
+    for name in values["operator"]["env"]:
+        assert getattr(loaded, name.lower()) == getattr(defaults, name.lower()), name
+    assert (loaded.kubeconfig, loaded.stores_file) == (None, None)
+
+
+def test_the_controller_writes_what_the_simulators_mount() -> None:
+    objects = render()
+    env = env_of(_container(objects, CONTROLLER))
+    assert env["NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["LEASE_NAME"] == "demo-storesim-controller"
+    for component in SIMULATORS:
+        spec = workload(objects, component)["spec"]["template"]["spec"]
+        (volume,) = [v for v in spec["volumes"] if "configMap" in v]
+        assert volume["configMap"] == {"name": env["STORES_CONFIGMAP"], "optional": True}
+        (mount,) = [m for m in spec["containers"][0]["volumeMounts"] if m["name"] == volume["name"]]
+        assert "subPath" not in mount  # the kubelet updates a directory mount in place, never a subPath
+        assert mount["readOnly"] is True
+        assert env_of(spec["containers"][0])["STORES_FILE"] == f"{mount['mountPath']}/stores.json"
+
+
+def test_with_the_operator_store_ids_is_not_rendered() -> None:
+    """STORES_FILE replaces STORE_IDS: rendering both would name the stores twice."""
+    objects = render(sets=("common.env.STORE_IDS=7",))
+    for component in SIMULATORS:
+        assert "STORE_IDS" not in env_of(_container(objects, component))
+
+
+@pytest.mark.parametrize("component", SIMULATORS)
+def test_without_the_operator_store_ids_picks_the_stores(
+    component: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    own = values["pos"] if component == "pos" else values["components"][component]
+    objects = render(sets=("operator.enabled=false", "common.env.STORE_IDS=4\\,9"))
+    env = env_of(_container(objects, component))
+    assert "STORES_FILE" not in env
+    assert env["STORE_IDS"] == "4,9"
+    offered = set(values["common"]["env"]) | set(own["env"]) | set(env)
+    assert _variables(MODELS[component]) - UNRENDERED - offered == {"STORES_FILE"}
+    assert _load(MODELS[component], env, monkeypatch).store_ids == (4, 9)
+
+
+def test_every_component_names_the_topics_alike(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     renamed = (
         "topics.footTraffic=ft",
         "topics.footTrafficRealistic=ftr",
@@ -115,7 +241,8 @@ def test_every_component_names_the_topics_alike(monkeypatch: pytest.MonkeyPatch)
         "topics.shelfRedisStream=rs",
     )
     objects = render(sets=renamed)
-    s = {c: _load(MODELS[c], env_of(_container(objects, c)), monkeypatch) for c in SIMULATORS}
+    stores_file = _stores_file(objects, tmp_path)
+    s = {c: _load(MODELS[c], env_of(_container(objects, c)), monkeypatch, stores_file) for c in SIMULATORS}
     (job,) = of_kind(objects, "Job")
     job_containers = [
         *job["spec"]["template"]["spec"]["initContainers"],
