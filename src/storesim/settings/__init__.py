@@ -9,6 +9,7 @@ from storesim.settings._variables import environment_variables
 from storesim.settings.admin import AdminSettings
 from storesim.settings.bridge import BridgeSettings
 from storesim.settings.clock import ClockSettings
+from storesim.settings.controller import ControllerSettings
 from storesim.settings.foot_traffic import FootTrafficSettings
 from storesim.settings.ledger import LedgerSettings
 from storesim.settings.pos import PosSettings
@@ -23,6 +24,7 @@ __all__ = [
     "BridgeSettings",
     "ClockSettings",
     "ComponentSettings",
+    "ControllerSettings",
     "FootTrafficSettings",
     "LedgerSettings",
     "PosSettings",
