@@ -70,3 +70,12 @@ def ledger() -> None:
     from storesim.settings import LedgerSettings
 
     raise typer.Exit(run_ledger(LedgerSettings.from_env()))
+
+
+@run_app.command("controller")
+def controller() -> None:
+    """The Store controller: NAMESPACE's Store resources into ConfigMap STORES_CONFIGMAP, and their status."""
+    from storesim.operator import run_controller
+    from storesim.settings import ControllerSettings
+
+    raise typer.Exit(run_controller(ControllerSettings.from_env()))

@@ -1,9 +1,35 @@
-"""The Store operator's Kubernetes side: the CustomResourceDefinition stores.storesim.io.
+"""The Store operator: the CustomResourceDefinition stores.storesim.io, and the controller that turns Store
+resources into the stores file the simulators run (`storesim run controller`).
 
-Imports nothing heavy (no kubernetes client): the CRD is data, generated from the StoreSpec model so the API
-server and the simulators validate a spec by one set of rules.
+Importing this package stays light: the CRD is data, generated from the StoreSpec model so the API server
+and the simulators validate a spec by one set of rules, and the controller (which needs the kubernetes
+client) is imported only when `run_controller` is first used.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from storesim.operator._crd import GROUP, KIND, PLURAL, PRINTER_COLUMNS, VERSION, spec_schema, store_crd
 
-__all__ = ["GROUP", "KIND", "PLURAL", "PRINTER_COLUMNS", "VERSION", "spec_schema", "store_crd"]
+if TYPE_CHECKING:
+    from storesim.operator._controller import run_controller
+
+__all__ = [
+    "GROUP",
+    "KIND",
+    "PLURAL",
+    "PRINTER_COLUMNS",
+    "VERSION",
+    "run_controller",
+    "spec_schema",
+    "store_crd",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "run_controller":
+        from storesim.operator._controller import run_controller
+
+        return run_controller
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
