@@ -20,31 +20,31 @@ subPath: the kubelet then swaps in each new version) and reads STORES_FILE from 
 {{- end }}
 
 {{/*
-Everything the controller may do, in its own namespace only (a Role): the one list of its permissions,
-whatever the values (tests/k8s/chart.py's controller_rules() is the tests' copy). Creating cannot be
+Everything the controller may do, in its own namespace only (a Role), whatever the values: exactly what
+it calls, as src/storesim/operator/_rbac.py lists it (the tests hold this to that list). Creating cannot be
 limited to a name (the name is not known when RBAC decides), so create has a rule of its own.
 */}}
 {{- define "storesim.controllerRules" -}}
 - apiGroups: [storesim.io]
   resources: [stores]
-  verbs: [get, list, watch]
+  verbs: [list, watch]
 - apiGroups: [storesim.io]
   resources: [stores/status]
-  verbs: [get, patch, update]
+  verbs: [patch]
 - apiGroups: [""]
   resources: [configmaps]
   verbs: [create]
 - apiGroups: [""]
   resources: [configmaps]
   resourceNames: [{{ include "storesim.storesConfigMap" . }}]
-  verbs: [get, update, patch]
+  verbs: [get, update]
 - apiGroups: [coordination.k8s.io]
   resources: [leases]
   verbs: [create]
 - apiGroups: [coordination.k8s.io]
   resources: [leases]
   resourceNames: [{{ include "storesim.controllerName" . }}]
-  verbs: [get, update, patch]
+  verbs: [get, update]
 {{- end }}
 
 {{/* The controller's environment (its settings model): no KUBECONFIG (in-cluster), no STORES_FILE. */}}

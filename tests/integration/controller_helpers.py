@@ -28,6 +28,7 @@ from kubernetes.client.rest import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
 from storesim.operator import GROUP, PLURAL, VERSION, store_crd
+from storesim.operator import controller_rules as operator_rules
 from storesim.settings import ControllerSettings
 from tests.integration.helpers import STORESIM, free_port, wait_until
 from tests.store_spec_cases import GOOD_SPECS
@@ -64,26 +65,8 @@ CONTROLLER_VARIABLES = frozenset(name.upper() for name in ControllerSettings.mod
 
 
 def controller_rules(configmap: str = STORES_CONFIGMAP, lease_name: str = LEASE_NAME) -> list[dict[str, Any]]:
-    """Exactly what the controller does in its namespace, and all it does: the rules of its Role. Create
-    cannot be limited to a name (RBAC decides before the object has one), so it has rules of its own."""
-    return [
-        {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["list", "watch"]},
-        {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["patch"]},
-        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
-        {
-            "apiGroups": [""],
-            "resources": ["configmaps"],
-            "resourceNames": [configmap],
-            "verbs": ["get", "update"],
-        },
-        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
-        {
-            "apiGroups": ["coordination.k8s.io"],
-            "resources": ["leases"],
-            "resourceNames": [lease_name],
-            "verbs": ["get", "update"],
-        },
-    ]
+    """The controller's Role (storesim.operator.controller_rules) for these tests' default names."""
+    return operator_rules(configmap, lease_name)
 
 
 # --- the API server -------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from storesim.operator import controller_rules as operator_rules
+
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "chart"
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
@@ -29,27 +31,9 @@ STORES_FILE = f"{STORES_MOUNT}/stores.json"
 
 
 def controller_rules(fullname: str) -> list[dict[str, Any]]:
-    """The controller's Role, rule by rule, for a release whose full name is `fullname`: the tests' one copy
-    of the chart's storesim.controllerRules (offline: the rendered Role; tests/integration/test_chart_rbac.py:
-    what the API server allows)."""
-    return [
-        {"apiGroups": ["storesim.io"], "resources": ["stores"], "verbs": ["get", "list", "watch"]},
-        {"apiGroups": ["storesim.io"], "resources": ["stores/status"], "verbs": ["get", "patch", "update"]},
-        {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
-        {
-            "apiGroups": [""],
-            "resources": ["configmaps"],
-            "resourceNames": [f"{fullname}-stores"],
-            "verbs": ["get", "update", "patch"],
-        },
-        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
-        {
-            "apiGroups": ["coordination.k8s.io"],
-            "resources": ["leases"],
-            "resourceNames": [f"{fullname}-controller"],
-            "verbs": ["get", "update", "patch"],
-        },
-    ]
+    """The controller's Role (storesim.operator.controller_rules, the one copy) for a release whose full
+    name is `fullname`: what the chart's storesim.controllerRules must render."""
+    return operator_rules(f"{fullname}-stores", f"{fullname}-controller")
 
 
 def tool(name: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from storesim.operator._crd import GROUP, KIND, PLURAL, PRINTER_COLUMNS, VERSION, spec_schema, store_crd
+from storesim.operator._rbac import controller_rules
 
 if TYPE_CHECKING:
     from storesim.operator._controller import run_controller
@@ -21,6 +22,7 @@ __all__ = [
     "PLURAL",
     "PRINTER_COLUMNS",
     "VERSION",
+    "controller_rules",
     "run_controller",
     "spec_schema",
     "store_crd",
