@@ -6,6 +6,7 @@ from __future__ import annotations
 from storesim.settings.admin import AdminSettings
 from storesim.settings.bridge import BridgeSettings
 from storesim.settings.clock import ClockSettings
+from storesim.settings.controller import ControllerSettings
 from storesim.settings.foot_traffic import FootTrafficSettings
 from storesim.settings.ledger import LedgerSettings
 from storesim.settings.pos import PosSettings
@@ -18,6 +19,7 @@ _MODELS = (
     AdminSettings,
     BridgeSettings,
     ClockSettings,
+    ControllerSettings,
     FootTrafficSettings,
     LedgerSettings,
     PosSettings,
