@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kubernetes import client, config
 
 from tests.integration.helpers import STORESIM, base_env
 
@@ -71,6 +72,14 @@ def kube() -> Iterator[Path]:
             subprocess.run(
                 [str(KUBE), "down", "--only", ",".join(started_here)], cwd=REPO, check=False, timeout=300
             )
+
+
+@pytest.fixture(scope="session")
+def admin(kube: Path) -> Iterator[client.ApiClient]:
+    """A client of the control plane with the admin's rights."""
+    api = config.new_client_from_config(config_file=str(kube))
+    yield api
+    api.close()
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from storesim.operator import GROUP, PLURAL, VERSION
@@ -98,13 +98,6 @@ DENIED = [
     Access("create", "apiextensions.k8s.io", "customresourcedefinitions", namespace=None),
     Access("list", "", "namespaces", namespace=None),
 ]
-
-
-@pytest.fixture(scope="module")
-def admin(kube: Path) -> Iterator[client.ApiClient]:
-    api = config.new_client_from_config(config_file=str(kube))
-    yield api
-    api.close()
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,6 @@ from tests.integration.controller_helpers import (
     MERGE_PATCH,
     ControllerProcess,
     TcpProxy,
-    admin_client,
     condition,
     configmap_text,
     controller_rules,
@@ -61,13 +60,6 @@ PATCHES = "storesim_controller_status_patches_total"
 RECONCILES = "storesim_controller_reconciles_total"
 LEADER = "storesim_controller_leader"
 Launch = Callable[..., ControllerProcess]
-
-
-@pytest.fixture(scope="module")
-def admin(kube: Path) -> Iterator[client.ApiClient]:
-    api = admin_client(kube)
-    yield api
-    api.close()
 
 
 @pytest.fixture(scope="module")

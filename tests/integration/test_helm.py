@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from storesim.operator import GROUP, PLURAL, VERSION, store_crd
@@ -66,13 +65,6 @@ OPERATOR = {
     ("Store", "store-003"),
 }
 SIMULATOR_WORKLOADS = {("StatefulSet" if c == "pos" else "Deployment", f"{FULLNAME}-{c}") for c in SIMULATORS}
-
-
-@pytest.fixture(scope="module")
-def admin(kube: Path) -> Iterator[client.ApiClient]:
-    api = config.new_client_from_config(config_file=str(kube))
-    yield api
-    api.close()
 
 
 @pytest.fixture(scope="module")

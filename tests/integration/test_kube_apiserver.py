@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config, watch
+from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
 from tests.integration.helpers import wait_until
@@ -31,13 +30,6 @@ def pinned_version() -> str:
     found = re.search(r"^\s*(?:require\s+)?k8s\.io/kubernetes\s+(v\d+\.\d+\.\d+)\b", text, re.MULTILINE)
     assert found is not None
     return found.group(1)
-
-
-@pytest.fixture(scope="module")
-def admin(kube: Path) -> Iterator[client.ApiClient]:
-    api = config.new_client_from_config(config_file=str(kube))
-    yield api
-    api.close()
 
 
 @pytest.fixture

@@ -11,17 +11,16 @@ from __future__ import annotations
 import json
 import random
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 from pydantic import ValidationError
 
 from storesim.operator import GROUP, PLURAL, PRINTER_COLUMNS, VERSION, store_crd
 from storesim.world import StoreSpec
+from tests.integration.controller_helpers import store_resource
 from tests.integration.helpers import wait_until
 from tests.store_spec_cases import BAD_VALUES, EDGE_ACCEPTED, EDGE_REJECTED, GOOD_SPECS, random_spec
 
@@ -33,13 +32,6 @@ TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 MERGE_PATCH = "application/merge-patch+json"
 # (field, value) beside storeId STORE-001: every row of the model's tables, whichever way it goes.
 CASES = [*BAD_VALUES, *EDGE_REJECTED, *EDGE_ACCEPTED]
-
-
-@pytest.fixture(scope="module")
-def admin(kube: Path) -> Iterator[client.ApiClient]:
-    api = config.new_client_from_config(config_file=str(kube))
-    yield api
-    api.close()
 
 
 @pytest.fixture(scope="module")
@@ -85,15 +77,6 @@ def stores(admin: client.ApiClient, namespace: str) -> client.CustomObjectsApi:
     return custom
 
 
-def _store(spec: dict[str, Any], name: str | None = None) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Store",
-        "metadata": {"name": name or f"s-{uuid.uuid4().hex[:10]}"},
-        "spec": spec,
-    }
-
-
 def _create(
     custom: client.CustomObjectsApi, namespace: str, spec: dict[str, Any], dry_run: bool = False
 ) -> dict[str, Any]:
@@ -102,7 +85,7 @@ def _create(
         VERSION,
         namespace,
         PLURAL,
-        _store(spec),
+        store_resource(spec),
         field_validation="Strict",
         dry_run="All" if dry_run else None,
     )
@@ -168,7 +151,7 @@ def test_an_unknown_field_is_rejected_under_strict_and_dropped_otherwise(
     spec = {"storeId": "STORE-003", "colour": "red"}
     assert not server_accepts(stores, namespace, spec)
     stored = stores.create_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, _store(spec), field_validation="Ignore"
+        GROUP, VERSION, namespace, PLURAL, store_resource(spec), field_validation="Ignore"
     )
     assert stored["spec"] == {"storeId": "STORE-003"}
 
