@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import random
-import uuid
 from typing import Any
 
 import pytest
@@ -18,10 +17,9 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 from pydantic import ValidationError
 
-from storesim.operator import GROUP, PLURAL, PRINTER_COLUMNS, VERSION, store_crd
+from storesim.operator import GROUP, PLURAL, PRINTER_COLUMNS, VERSION
 from storesim.world import StoreSpec
-from tests.integration.controller_helpers import store_resource
-from tests.integration.helpers import wait_until
+from tests.integration.controller_helpers import create_namespace, install_store_crd, store_resource
 from tests.store_spec_cases import BAD_VALUES, EDGE_ACCEPTED, EDGE_REJECTED, GOOD_SPECS, random_spec
 
 # The first `scripts/kube up` of a machine builds kube-apiserver inside the `kube` fixture.
@@ -36,45 +34,13 @@ CASES = [*BAD_VALUES, *EDGE_REJECTED, *EDGE_ACCEPTED]
 
 @pytest.fixture(scope="module")
 def namespace(admin: client.ApiClient) -> str:
-    name = f"test-stores-{uuid.uuid4().hex[:8]}"
-    client.CoreV1Api(admin).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    return name
-
-
-def _established(extensions: client.ApiextensionsV1Api) -> bool:
-    conditions = extensions.read_custom_resource_definition(CRD_NAME).status.conditions or []
-    return any(c.type == "Established" and c.status == "True" for c in conditions)
-
-
-def _serves_the_generated_schema(custom: client.CustomObjectsApi, namespace: str) -> bool:
-    """A spec with every field passes a Strict dry run: the handler has the generated schema (it follows a
-    replaced CRD a moment after the CRD is stored)."""
-    try:
-        _create(custom, namespace, GOOD_SPECS[-1], dry_run=True)
-    except ApiException as error:
-        if error.status in (400, 404, 422):
-            return False
-        raise
-    return True
+    return create_namespace(admin, "test-stores")
 
 
 @pytest.fixture(scope="module")
 def stores(admin: client.ApiClient, namespace: str) -> client.CustomObjectsApi:
-    """The Store CRD applied (create or replace), Established and serving; the API for Store objects."""
-    extensions = client.ApiextensionsV1Api(admin)
-    body = store_crd()
-    try:
-        extensions.create_custom_resource_definition(body)
-    except ApiException as error:
-        if error.status != 409:
-            raise
-        current = extensions.read_custom_resource_definition(CRD_NAME)
-        body["metadata"]["resourceVersion"] = current.metadata.resource_version
-        extensions.replace_custom_resource_definition(CRD_NAME, body)
-    assert wait_until(lambda: _established(extensions), None, 60, interval=0.2), f"{CRD_NAME} not Established"
-    custom = client.CustomObjectsApi(admin)
-    assert wait_until(lambda: _serves_the_generated_schema(custom, namespace), None, 60, interval=0.2)
-    return custom
+    """The Store CRD applied, Established and serving the generated schema; the API for Store objects."""
+    return install_store_crd(admin, namespace)
 
 
 def _create(
