@@ -50,7 +50,7 @@ from storesim.streaming import (
     DeadLetters,
     DecodeError,
     EventTimeGate,
-    ProducerFencedError,
+    FencedError,
     RecordDecoder,
     StateStore,
     StoreOwnership,
@@ -127,7 +127,7 @@ class CheckoutStage(ABC):
         )
         self.decoder = RecordDecoder(settings.schema_registry_url)
         self.consumer = Consumer(consumer_conf(bootstrap, f"{ns}.{self.component}.reader"))
-        self.gate = EventTimeGate(self.consumer, self.pos_marks.low, self.metrics)
+        self.gate = EventTimeGate(lambda: self.consumer, self.pos_marks.low, self.metrics)
         # Static membership: a restarted replica takes its stores back without a rebalance.
         self.live_stores = LiveStores(settings, runtime.log)
         self.ownership = StoreOwnership(
@@ -313,10 +313,11 @@ class CheckoutStage(ABC):
                 self.seed = run_seed(self.settings, state)
                 self.checkpoint.prepare()
                 self.checkpoint.begin()
-                self.ownership.poll()
+                if (fatal := self.ownership.poll()) is not None:
+                    self.log.warning("group member renewed after a fatal error", error=fatal.str())
                 if self.live_stores.refresh() is not None:  # a store declared or deleted: its owner
                     self.ownership.set_stores(self.live_stores.numbers)  # restores its share again
-            except ProducerFencedError as exc:
+            except FencedError as exc:
                 self.log.error("stopping", error=str(exc))
                 return 1
             except Exception as exc:  # registry, Redis or Kafka away: not ready, try again
@@ -335,7 +336,7 @@ class CheckoutStage(ABC):
             except CommitFailedError as exc:
                 self.log.warning("step not committed; rewinding", error=str(exc))
                 self.rewind_pending = True
-            except ProducerFencedError as exc:
+            except FencedError as exc:
                 self.log.error("stopping", error=str(exc))
                 return 1
             except redis.RedisError as exc:

@@ -113,15 +113,22 @@ def open_pricing(
 
 
 def consume_into(
-    consumer: Consumer, take: Callable[[Message], None], log: structlog.stdlib.BoundLogger, count: int
+    consumer: Consumer,
+    take: Callable[[Message], None],
+    log: structlog.stdlib.BoundLogger,
+    count: int,
+    observe: Callable[[KafkaError], None] | None = None,
 ) -> None:
-    """One poll: every message to ``take``; errors other than end-of-partition are logged."""
+    """One poll: every message to ``take``; errors other than end-of-partition are logged (and handed
+    to ``observe``, which a GroupMember uses to notice a fatal one)."""
     for message in consumer.consume(count, timeout=0.05):
         error = message.error()
         if error is None:
             take(message)
         elif error.code() != KafkaError._PARTITION_EOF:
             log.warning("consumer error", error=str(error))
+            if observe is not None:
+                observe(error)
 
 
 def transactional_id(settings: StatefulSettings, component: str) -> str:

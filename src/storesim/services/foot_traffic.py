@@ -166,7 +166,8 @@ class _FootTraffic:
             self.engine = FootTrafficEngine(seed, self.settings.volume())
             self.clock_start = state.start_ms // 1000
             self.log.info("simulating", seed=seed, stores=list(self.stores.numbers))
-        self.ownership.poll()
+        if (fatal := self.ownership.poll()) is not None:
+            self.log.warning("group member renewed after a fatal error", error=fatal.str())
         clock_now = state.now_ms(self.clock.wall_ms()) // 1000
         self.follow_stores(clock_now)
         # A backfill goes in slices of simulated time, so that the stages downstream start at once.

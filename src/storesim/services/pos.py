@@ -51,8 +51,9 @@ from storesim.streaming import (
     DeadLetters,
     DecodeError,
     EventTimeGate,
+    FencedError,
+    GroupMember,
     PricingSource,
-    ProducerFencedError,
     RecordDecoder,
     StateStore,
     Watermarks,
@@ -108,12 +109,12 @@ class _Pos:
         self.dead = DeadLetters(self.producer, settings.dlq_topic, "pos", self.metrics, self.topics)
         self.decoder = RecordDecoder(settings.schema_registry_url)
         # Static membership: a restarted replica takes its partitions back without a rebalance.
-        self.consumer = Consumer(
+        self.member = GroupMember(
             consumer_conf(
                 settings.kafka_broker, settings.group_id_foot, **{"group.instance.id": settings.replica_id}
             )
         )
-        self.gate = EventTimeGate(self.consumer, self.shelf_marks.low, self.metrics)
+        self.gate = EventTimeGate(lambda: self.consumer, self.shelf_marks.low, self.metrics)
         self.partitions: dict[int, _Partition] = {}
         self.parts = 0
         self.pricing: PricingSource | None = None
@@ -127,6 +128,11 @@ class _Pos:
         runtime.health.add_ping("inventory", lambda: self.pricing is not None)
         runtime.health.add_ping("postgres", lambda: self.pricing is not None and self.pricing.ping())
         runtime.health.add_ping("restored", lambda: not self.restoring)
+
+    @property
+    def consumer(self) -> Consumer:
+        """The group member's consumer, looked up each time: a fatal error replaces it."""
+        return self.member.consumer
 
     def _engine(self) -> PosEngine:
         assert self.pricing is not None
@@ -344,7 +350,7 @@ class _Pos:
                 if not self.prepare():
                     self.runtime.wait(1.0)
                     continue
-            except ProducerFencedError:
+            except FencedError:
                 raise
             except Exception as exc:  # registry, Redis or Kafka away: not ready, try again
                 self.log.warning("waiting for dependencies", error=str(exc))
@@ -352,14 +358,17 @@ class _Pos:
                 continue
             if not subscribed:
                 topics = [self.settings.foot_topic, self.settings.shelf_topic]
-                self.consumer.subscribe(topics, on_assign=self.on_assign, on_revoke=self.on_revoke)
+                self.member.subscribe(topics, on_assign=self.on_assign, on_revoke=self.on_revoke)
                 subscribed = True
             if self.rewind_pending:
                 self.rewind()
                 if self.rewind_pending:
                     self.runtime.wait(1.0)
                     continue
-            consume_into(self.consumer, self.take, self.log, 2000)
+            consume_into(self.consumer, self.take, self.log, 2000, self.member.observe)
+            if (fatal := self.member.renew_if_fatal()) is not None:  # its partitions were revoked
+                self.log.warning("group member renewed after a fatal error", error=fatal.str())
+                continue
             try:
                 self.step()
             except CommitFailedError as exc:
@@ -373,7 +382,7 @@ class _Pos:
         self.closing = True
         with contextlib.suppress(Exception):  # what is not committed is re-read by the next owner
             self.checkpoint.abort()
-        self.consumer.close()
+        self.member.close()
         self.producer.flush(5)
         self.store.close()
 
@@ -383,7 +392,7 @@ def run_pos(settings: PosSettings) -> int:
     pos = _Pos(settings, runtime)
     try:
         pos.run()
-    except ProducerFencedError as exc:
+    except FencedError as exc:
         runtime.log.error("stopping", error=str(exc))
         return 1
     finally:

@@ -118,7 +118,7 @@ class _Shelf:
         self.consumer = Consumer(consumer_conf(settings.kafka_broker, settings.shelf_group_id))
         self.stores = LiveStores(settings, runtime.log)
         self.gate = EventTimeGate(
-            self.consumer, lambda: self.foot_marks.low(self.stores.numbers), self.metrics
+            lambda: self.consumer, lambda: self.foot_marks.low(self.stores.numbers), self.metrics
         )
         self.partitions: dict[int, _Partition] = {}
         self.parts = 0

@@ -11,25 +11,20 @@ that lost its partitions in a rebalance (KIP-447).
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from storesim.kafka._producer import EventProducer
+from storesim.streaming._fencing import Renewals
 
-__all__ = ["Checkpoint", "CommitFailedError", "ProducerFencedError"]
+__all__ = ["Checkpoint", "CommitFailedError"]
 
 _TIMEOUT = 15.0
-_MAX_RENEWALS, _RENEWAL_WINDOW = 3, 120.0
 
 
 class CommitFailedError(RuntimeError):
     """The step was not committed (and its transaction aborted): rewind to the last committed state."""
-
-
-class ProducerFencedError(RuntimeError):
-    """Another instance took this replica's transactional.id (or group.instance.id): this one must stop."""
 
 
 class Checkpoint:
@@ -38,7 +33,7 @@ class Checkpoint:
         self.exactly_once = exactly_once
         self._initialised = False
         self._open = False
-        self._renewals: list[float] = []
+        self._renewals = Renewals("producer")
 
     def prepare(self) -> None:
         """Registers the transactional.id with the broker (aborting a predecessor's open transaction);
@@ -128,16 +123,10 @@ class Checkpoint:
     def _check_fatal(self, exc: KafkaException) -> None:
         """A fatal error (the broker timed out and fenced our transaction across a broker restart, say)
         costs the producer: a new one takes over and the step fails. Fatal errors that keep coming mean
-        another replica with this REPLICA_ID fences us each time: stop."""
+        another replica with this REPLICA_ID fences us each time: stop (FencedError)."""
         error = exc.args[0] if exc.args else None
         if not isinstance(error, KafkaError) or not error.fatal():
             return
-        now = time.monotonic()
-        self._renewals = [t for t in self._renewals if now - t < _RENEWAL_WINDOW] + [now]
-        if len(self._renewals) > _MAX_RENEWALS:
-            raise ProducerFencedError(
-                f"the producer is fenced again and again ({error.str()}): "
-                "another replica runs with this REPLICA_ID"
-            ) from exc
+        self._renewals.record(error)
         self._renew()
         raise CommitFailedError(f"fatal producer error, producer renewed: {error.str()}") from exc

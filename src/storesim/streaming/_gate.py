@@ -22,8 +22,10 @@ NEVER = -1
 
 
 class EventTimeGate:
-    def __init__(self, consumer: Consumer, upstream: Callable[[], int | None], metrics: Metrics) -> None:
-        self._consumer = consumer
+    def __init__(
+        self, consumer: Callable[[], Consumer], upstream: Callable[[], int | None], metrics: Metrics
+    ) -> None:
+        self._consumer = consumer  # looked up each time: a GroupMember can replace its consumer
         self._upstream = upstream
         self._metrics = metrics
         self.safe = NEVER
@@ -49,7 +51,9 @@ class EventTimeGate:
                 return self.safe
             try:
                 ends = {
-                    tp: self._consumer.get_watermark_offsets(TopicPartition(*tp), timeout=5, cached=False)[1]
+                    tp: self._consumer().get_watermark_offsets(TopicPartition(*tp), timeout=5, cached=False)[
+                        1
+                    ]
                     for tp in self.positions
                 }
             except KafkaException:
@@ -70,7 +74,7 @@ class EventTimeGate:
         """Our own next offset, or the client's where it skipped transaction markers past it."""
         own = self.positions.get(tp, 0)
         try:
-            (client,) = self._consumer.position([TopicPartition(*tp)])
+            (client,) = self._consumer().position([TopicPartition(*tp)])
         except KafkaException:
             return own
         return max(own, client.offset)

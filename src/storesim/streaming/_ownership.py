@@ -19,7 +19,9 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+
+from storesim.streaming._member import GroupMember
 
 __all__ = ["StoreOwnership"]
 
@@ -57,7 +59,7 @@ class StoreOwnership:
             "log_level": 3,
         }
         conf.update(extra or {})
-        self._consumer = Consumer(conf)
+        self._member = GroupMember(conf)
         self._subscribed = False
         self._empty_since: float | None = None
 
@@ -96,7 +98,7 @@ class StoreOwnership:
     @property
     def consumer(self) -> Consumer:
         """The group member, for committing progress with its group metadata."""
-        return self._consumer
+        return self._member.consumer
 
     def _slot(self, store: int) -> int:
         assert self._slots is not None
@@ -107,7 +109,7 @@ class StoreOwnership:
         slots = sorted({self._slot(s) for s in stores})
         found: dict[int, int] = {}
         if slots:
-            committed = self._consumer.committed([TopicPartition(self._topic, k) for k in slots], timeout=10)
+            committed = self.consumer.committed([TopicPartition(self._topic, k) for k in slots], timeout=10)
             for tp in committed:
                 found.update({int(s): int(t) for s, t in json.loads(tp.metadata or "{}").items()})
         return {s: found.get(s, -1) for s in stores}
@@ -119,22 +121,25 @@ class StoreOwnership:
             by_slot.setdefault(self._slot(store), {})[str(store)] = until
         return [TopicPartition(self._topic, k, 0, json.dumps(v)) for k, v in sorted(by_slot.items())]
 
-    def poll(self) -> None:
-        """Keeps the membership alive and runs the callbacks; call it from the service's loop."""
+    def poll(self) -> KafkaError | None:
+        """Keeps the membership alive and runs the callbacks; call it from the service's loop. Returns
+        the fatal error that cost the group member, if it was just replaced (its stores revoked first).
+        """
         if not self._subscribed:
-            metadata = self._consumer.list_topics(self._topic, timeout=5).topics.get(self._topic)
+            metadata = self.consumer.list_topics(self._topic, timeout=5).topics.get(self._topic)
             if metadata is None or metadata.error is not None or not metadata.partitions:
                 raise KafkaException(f"store-control topic {self._topic} does not exist")
             self._slots = len(metadata.partitions)
-            self._consumer.subscribe([self._topic], on_assign=self._assigned, on_revoke=self._revoked)
+            self._member.subscribe([self._topic], on_assign=self._assigned, on_revoke=self._revoked)
             self._subscribed = True
         elif self._empty_since is not None and time.monotonic() - self._empty_since > _REJOIN_AFTER:
-            self._consumer.unsubscribe()  # the next poll subscribes again: a new rebalance
+            self._member.unsubscribe()  # the next poll subscribes again: a new rebalance
             self._subscribed = False
             self._empty_since = None
-            return
-        self._consumer.poll(0)
+            return None
+        self._member.poll(0)
+        return self._member.renew_if_fatal()
 
     def close(self) -> None:
         """Leaves the group, so the stores move at once instead of after the session timeout."""
-        self._consumer.close()
+        self._member.close()
