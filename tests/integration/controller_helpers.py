@@ -85,8 +85,9 @@ def create_namespace(admin: client.ApiClient, prefix: str = "test-ctl") -> str:
     return name
 
 
-def _established(extensions: client.ApiextensionsV1Api) -> bool:
-    conditions = extensions.read_custom_resource_definition(CRD_NAME).status.conditions or []
+def crd_established(extensions: client.ApiextensionsV1Api, name: str = CRD_NAME) -> bool:
+    """Read, not watched: a watch may end in a 504 while the server's watch cache lags (a loaded machine)."""
+    conditions = extensions.read_custom_resource_definition(name).status.conditions or []
     return any(c.type == "Established" and c.status == "True" for c in conditions)
 
 
@@ -126,7 +127,8 @@ def install_store_crd(admin: client.ApiClient, namespace: str) -> client.CustomO
         if any(current["spec"].get(key) != value for key, value in body["spec"].items()):
             body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
             extensions.replace_custom_resource_definition(CRD_NAME, body)
-    assert wait_until(lambda: _established(extensions), None, 60, interval=0.2), f"{CRD_NAME} not Established"
+    established = wait_until(lambda: crd_established(extensions), None, 60, interval=0.2)
+    assert established, f"{CRD_NAME} not Established"
     custom = client.CustomObjectsApi(admin)
     assert wait_until(lambda: _serves_stores(custom, namespace), None, 60, interval=0.2), "Stores not served"
     return custom

@@ -25,6 +25,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from storesim.operator import GROUP, PLURAL, VERSION, store_crd
+from tests.integration.controller_helpers import crd_established
 from tests.integration.helpers import wait_until
 from tests.k8s.chart import CHART, CONTROLLER, SIMULATORS, STORES_FILE, helm_on
 
@@ -72,11 +73,6 @@ def helm_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("helm")
 
 
-def _established(extensions: client.ApiextensionsV1Api) -> bool:
-    conditions = extensions.read_custom_resource_definition(CRD_NAME).status.conditions or []
-    return any(c.type == "Established" and c.status == "True" for c in conditions)
-
-
 @pytest.fixture(scope="module")
 def crd(admin: client.ApiClient) -> None:
     """A Store CRD already in the server is brought to this checkout's (helm would not touch it); an absent
@@ -91,7 +87,7 @@ def crd(admin: client.ApiClient) -> None:
     body = store_crd()
     body["metadata"]["resourceVersion"] = current.metadata.resource_version
     extensions.replace_custom_resource_definition(CRD_NAME, body)
-    assert wait_until(lambda: _established(extensions), None, 60, interval=0.2)
+    assert wait_until(lambda: crd_established(extensions), None, 60, interval=0.2)
 
 
 @pytest.fixture
@@ -218,7 +214,7 @@ def test_install_stores_every_object_and_uninstall_deletes_them(
         assert controller["spec"]["template"]["spec"]["serviceAccountName"] == f"{FULLNAME}-controller"
     if case == "external":
         assert env["KAFKA_BROKER"] == "kafka-0.kafka.data.svc:9092,kafka-1.kafka.data.svc:9092"
-    assert _established(client.ApiextensionsV1Api(admin))
+    assert crd_established(client.ApiextensionsV1Api(admin))
 
     uninstall_deletes_everything(admin, kube, helm_home, namespace, objects)
 

@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, watch
+from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from tests.integration.controller_helpers import crd_established
 from tests.integration.helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -121,17 +122,10 @@ def test_admin_creates_a_custom_resource_definition(admin: client.ApiClient) -> 
             }
         )
     )
-    # Established by kube-apiserver's own apiextensions controllers: watched, not polled.
-    established = False
-    stream = watch.Watch().stream(
-        extensions.list_custom_resource_definition, field_selector=f"metadata.name={name}", timeout_seconds=60
+    # Established by kube-apiserver's own apiextensions controllers.
+    assert wait_until(lambda: crd_established(extensions, name), None, 60, interval=0.2), (
+        f"{name} was not Established within 60 s"
     )
-    for event in stream:
-        conditions = event["object"].status.conditions or []
-        if any(c.type == "Established" and c.status == "True" for c in conditions):
-            established = True
-            break
-    assert established, f"{name} was not Established within 60 s"
 
     custom = client.CustomObjectsApi(admin)
     namespace = "default"

@@ -4,7 +4,8 @@ simulators run, and reports each Store's state and today's figures in its status
 One thread, one loop, because the order of things is the whole point: elect or renew, then (as leader)
 reconcile and wait for a change with a watch that lasts at most RETRY_PERIOD, so that the next renewal
 is never late by more than one reconcile. The watch starts from the resourceVersion of the list (and of
-each event), so no change between two watches is missed; a 410 Gone (history compacted) relists.
+each event), so no change between two watches is missed; a 410 Gone (history compacted) relists, and a
+504 (the API server's watch cache lagging the version asked for) watches again from the same version.
 
 Readiness is "the API server answered the last request", leader or not: a follower is a ready spare. An
 unreachable API server makes the controller not ready and keeps it trying; it never exits for that.
@@ -248,6 +249,9 @@ class StoreController:
                 ):
                     break
         except ApiException as exc:
+            if exc.status == 504:  # the watch cache had not reached the version yet: watch again from it
+                self.log.info("watch cache behind, watching again", resource_version=self._version)
+                return
             if exc.status != 410:
                 raise
             self.log.info("watch expired, listing again", resource_version=self._version)
