@@ -1,18 +1,23 @@
 """The local infrastructure (scripts/stack, scripts/kube) as session fixtures for the integration tests.
 
 `stack` brings the stack up (installing it on first use) and, at the end of the session, stops the
-services that it started itself; services that were already running before the session stay up. `kube`
+services that it started itself; services that were already running before the session stay up. It
+also deletes the Kafka topics the session created (every test makes its own): a broker that keeps
+them all, session after session, ends up spending its heap and minutes of each restart on them. `kube`
 does the same with the Kubernetes control plane.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
 from kubernetes import client, config
 
 from tests.integration.helpers import STORESIM, base_env
@@ -42,6 +47,20 @@ def read_env(path: Path) -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
 
 
+@contextlib.contextmanager
+def topics_created_are_deleted(bootstrap: str) -> Iterator[None]:
+    """Deletes, on the way out, the topics that appeared inside the block (Kafka's own excepted)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    before = set(admin.list_topics(timeout=30).topics)
+    yield
+    with contextlib.suppress(KafkaException):  # a broker that is down keeps them; nothing is lost
+        created = [t for t in set(admin.list_topics(timeout=30).topics) - before if not t.startswith("__")]
+        if created:
+            for future in admin.delete_topics(created, operation_timeout=60).values():
+                with contextlib.suppress(KafkaException):
+                    future.result(90)
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[dict[str, str]]:
     """The settings of the running stack (.stack/env as a dict), starting it if needed."""
@@ -50,7 +69,9 @@ def stack() -> Iterator[dict[str, str]]:
     started_here = [name for name in SERVICES if name not in there_before]
     try:
         subprocess.run([str(STACK), "up"], cwd=REPO, check=True, timeout=COLD_INSTALL_TIMEOUT)
-        yield read_env(REPO / ".stack" / "env")
+        env = read_env(REPO / ".stack" / "env")
+        with topics_created_are_deleted(env["KAFKA_BROKER"]):
+            yield env
     finally:
         if started_here:
             subprocess.run(

@@ -91,11 +91,14 @@ def test_a_broker_restart_mid_run_loses_nothing(stack: dict[str, str], dataset: 
     chain = Chain(stack, tmp_path, dataset, paced())
     names = chain.names
 
+    counts: dict[str, int] = {}
+
     def complete() -> bool:
         try:
-            return all(message_count(stack, names[t]) >= len(expected.records[t]) for t in TOPICS)
+            counts.update({t: message_count(stack, names[t]) for t in TOPICS})
         except KafkaException:  # the broker is still electing its partitions' leaders
             return False
+        return all(counts[t] >= len(expected.records[t]) for t in TOPICS)
 
     try:
         chain.start_all()
@@ -105,7 +108,10 @@ def test_a_broker_restart_mid_run_loses_nothing(stack: dict[str, str], dataset: 
         )
         for action in ("down", "up"):
             subprocess.run([str(STACK), action, "--only", "kafka"], check=True, timeout=300)
-        assert wait_until(complete, pos, 240, 1.0), "the chain did not finish after the broker restart"
+        assert wait_until(complete, pos, 240, 1.0), (
+            "the chain did not finish after the broker restart: "
+            + ", ".join(f"{t} {counts.get(t)}/{len(expected.records[t])}" for t in TOPICS)
+        )
         total = sum(message_count(stack, names[t]) for t in TOPICS)
         got = consume_chain(chain, expected, total)
         chain.wait_ready()
