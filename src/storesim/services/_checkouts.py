@@ -128,8 +128,8 @@ class CheckoutStage(ABC):
         self.decoder = RecordDecoder(settings.schema_registry_url)
         self.consumer = Consumer(consumer_conf(bootstrap, f"{ns}.{self.component}.reader"))
         self.gate = EventTimeGate(lambda: self.consumer, self.pos_marks.low, self.metrics)
-        # Static membership: a restarted replica takes its stores back without a rebalance.
         self.live_stores = LiveStores(settings, runtime.log)
+        # Static membership: a restarted replica takes its stores back without a rebalance.
         self.ownership = StoreOwnership(
             bootstrap,
             settings.store_control_topic,

@@ -49,11 +49,10 @@ class EventTimeGate:
             mark = self._upstream()
             if mark is None or mark <= self.safe:
                 return self.safe
+            consumer = self._consumer()
             try:
                 ends = {
-                    tp: self._consumer().get_watermark_offsets(TopicPartition(*tp), timeout=5, cached=False)[
-                        1
-                    ]
+                    tp: consumer.get_watermark_offsets(TopicPartition(*tp), timeout=5, cached=False)[1]
                     for tp in self.positions
                 }
             except KafkaException:
