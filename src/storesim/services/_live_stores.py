@@ -66,6 +66,11 @@ class LiveStores(Mapping[int, Store]):
         return self._path is None or self._bytes is not None
 
     @property
+    def follows_file(self) -> bool:
+        """True with STORES_FILE: the stores may change while the service runs."""
+        return self._path is not None
+
+    @property
     def numbers(self) -> tuple[int, ...]:
         return self._catalogue.numbers
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,6 +91,19 @@ class _Partition:
     waiting: dict[int, int] = field(default_factory=dict)  # session offset → actions still to write
 
 
+@dataclass
+class _Held:
+    """A session of a store the stores file does not name yet: it waits for the file until ``deadline``
+    (monotonic seconds), and the partition's output waits for it."""
+
+    number: int
+    offset: int
+    entry: int
+    message: Message
+    record: dict[str, Any]
+    deadline: float
+
+
 class _Shelf:
     def __init__(self, settings: ShelfSettings, runtime: ServiceRuntime) -> None:
         self.settings = settings
@@ -126,6 +140,7 @@ class _Shelf:
         self.engine: ShelfEngine | None = None
         self.closing = False
         self.stalled: list[tuple[int, Session, int]] = []  # sessions whose day's discounts are not read yet
+        self.held: list[_Held] = []  # sessions of a store not declared here yet
         self.seq = 0
         add_pings(runtime, self.producer, settings, self.clock)
         runtime.health.add_ping("inventory", lambda: self.pricing is not None)
@@ -157,6 +172,7 @@ class _Shelf:
         self._commit(asynchronous=False)
         self.partitions.clear()
         self.stalled.clear()
+        self.held.clear()
         self.gate.reset({})
         self.log.info("revoked", partitions=[tp.partition for tp in revoked])
 
@@ -168,6 +184,7 @@ class _Shelf:
                 continue
             oldest = min((o for o, n in part.waiting.items() if n), default=position)
             oldest = min([oldest, *(o for p, _, o in self.stalled if p == number)])
+            oldest = min([oldest, *(h.offset for h in self.held if h.number == number)])
             offsets.append(TopicPartition(self.settings.kafka_topic_foot, number, oldest))
         if offsets:
             try:
@@ -186,12 +203,35 @@ class _Shelf:
             return
         try:
             record = self.decoder.decode(FOOT_TRAFFIC, self.settings.kafka_topic_foot, message.value())
-            session = session_of(record, self.stores)
         except DecodeError as exc:
             self.dead.send(message, exc.reason, exc.detail)
             return
+        grace = self.settings.unknown_store_grace_seconds if self.stores.follows_file else 0
+        self.admit(
+            _Held(number, offset, record["entry_time"] // 1000, message, record, time.monotonic() + grace)
+        )
+
+    def admit(self, item: _Held) -> None:
+        """The session to schedule; held while its store is unknown here and its grace lasts, then
+        dead-lettered."""
+        try:
+            session = session_of(item.record, self.stores)
+        except DecodeError as exc:
+            if exc.reason == "unknown-store" and time.monotonic() < item.deadline:
+                self.held.append(item)
+            else:
+                self.dead.send(item.message, exc.reason, exc.detail)
+            return
         self.metrics.consumed.labels(topic=self.settings.kafka_topic_foot, event_type="foot_traffic").inc()
-        self.stalled.append((number, session, offset))
+        self.stalled.append((item.number, session, item.offset))
+
+    def release(self, stores_changed: bool) -> None:
+        """Held sessions again, when the stores file changed or a grace ran out."""
+        now = time.monotonic()
+        if self.held and (stores_changed or any(h.deadline <= now for h in self.held)):
+            held, self.held = self.held, []
+            for item in held:
+                self.admit(item)
 
     def schedule(self) -> None:
         """Turns the sessions read into actions, once their day's discounts are at hand."""
@@ -290,8 +330,9 @@ class _Shelf:
                     [self.settings.kafka_topic_foot], on_assign=self.on_assign, on_revoke=self.on_revoke
                 )
                 subscribed = True
-            self.stores.refresh()  # the gate waits for the stores declared now
+            changed = self.stores.refresh() is not None  # the gate waits for the stores declared now
             consume_into(self.consumer, self.take, self.log, 1000)
+            self.release(changed)
             self.schedule()
             try:
                 self.step()
@@ -310,6 +351,8 @@ class _Shelf:
         until = min(safe, now_ms // 1000)
         if self.stalled:  # an action of a session still waiting for its discounts may be due
             until = min(until, min(s.entry for _, s, _ in self.stalled))
+        if self.held:  # nor may the output pass a session that waits for its store
+            until = min(until, min(h.entry for h in self.held))
         if until < 0:
             return
         self.write_until(until)

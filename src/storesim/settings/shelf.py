@@ -28,3 +28,7 @@ class ShelfSettings(ServiceSettings, PostgresSettings):
     # Redis stream, forwarded by the redis-kafka-bridge, or straight to Kafka).
     shelf_group_id: str = Field("shelf-producer", min_length=1)
     shelf_output: Literal["redis", "kafka"] = "redis"
+    # With STORES_FILE, how long a session of a store the file does not name waits for the file to name
+    # it before it goes to the DLQ: in a cluster each pod's copy of the ConfigMap is refreshed by its
+    # kubelet in its own time (up to about a minute apart), so foot-traffic may simulate a store first.
+    unknown_store_grace_seconds: float = Field(120, ge=0)
