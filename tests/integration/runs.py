@@ -28,11 +28,12 @@ def canonical(record: dict[str, Any]) -> str:
     return json.dumps(record, sort_keys=True, default=str)
 
 
-def embedded(out: Path, stores: str, customers: str = CUSTOMERS["BASE_DAILY_CUSTOMERS"]) -> Run:
+def embedded(out: Path, stores: str | Path, customers: str = CUSTOMERS["BASE_DAILY_CUSTOMERS"]) -> Run:
+    """The embedded run of STORE_IDS ``stores``, or of the stores file at ``stores``."""
     return simulate(
         out,
-        "--store-ids",
-        stores,
+        "--stores-file" if isinstance(stores, Path) else "--store-ids",
+        str(stores),
         "--start",
         START[:10],
         "--days",

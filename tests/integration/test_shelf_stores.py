@@ -11,10 +11,9 @@ from pathlib import Path
 from storesim._keys import decode_customer_id
 from storesim.events import FOOT_TRAFFIC, SHELF_EVENTS
 from storesim.world import StoreSpec, write_stores_file
-from tests.conftest import simulate
 from tests.integration.chain import Chain
 from tests.integration.helpers import consume, consume_raw, message_count, wait_until
-from tests.integration.runs import CUSTOMERS, SEED, START, backfill, canonical
+from tests.integration.runs import backfill, canonical, embedded
 
 GRACE = 30
 
@@ -35,18 +34,7 @@ def test_a_session_of_a_store_the_shelf_learns_late_waits_for_it_and_one_never_d
     stack: dict[str, str], dataset: Path, tmp_path: Path
 ) -> None:
     simulated = stores_file(tmp_path / "foot-traffic" / "stores.json", 1, 5, 6)
-    expected = simulate(
-        tmp_path / "embedded",
-        "--stores-file",
-        str(simulated),
-        "--start",
-        START[:10],
-        "--days",
-        "1",
-        "--seed",
-        SEED,
-        env=CUSTOMERS,
-    )
+    expected = embedded(tmp_path / "embedded", simulated)
     wanted = Counter(canonical(r) for r in expected.records[SHELF_EVENTS] if store_of(r) in (1, 5))
     orphans = sum(1 for r in expected.records[FOOT_TRAFFIC] if store_of(r) == 6)
     assert wanted
