@@ -6,14 +6,21 @@ other's state on the shared stack.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.integration.helpers import STORESIM, base_env, free_port, prepare_topics, unique_names, wait_ready
+from tests.integration.helpers import (
+    STORESIM,
+    base_env,
+    free_port,
+    prepare_topics,
+    stop_process,
+    unique_names,
+    wait_ready,
+)
 
 COMPONENTS = ("clock", "foot-traffic", "shelf", "redis-kafka-bridge", "pos", "register", "ledger")
 
@@ -30,16 +37,9 @@ class Service:
 
     def stop(self, timeout: float = 15) -> int:
         began = time.monotonic()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(timeout)
-            self.stopped_in = time.monotonic() - began
-            return code
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-            return -9
+        code = stop_process(self.process, timeout)
+        self.stopped_in = time.monotonic() - began
+        return code
 
 
 @dataclass

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
 import socket
 import subprocess
 import threading
@@ -30,7 +29,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from storesim.operator import GROUP, PLURAL, VERSION, store_crd
 from storesim.operator import controller_rules as operator_rules
 from storesim.settings import ControllerSettings
-from tests.integration.helpers import STORESIM, free_port, wait_until
+from tests.integration.helpers import STORESIM, free_port, stop_process, wait_until
 from tests.store_spec_cases import GOOD_SPECS
 
 __all__ = [
@@ -165,6 +164,15 @@ def mint_token(admin: client.ApiClient, namespace: str, service_account: str, se
     return str(minted.status.token)
 
 
+def as_token(admin: client.ApiClient, token: str) -> client.ApiClient:
+    """A client of the admin's server, authenticated by `token` alone."""
+    settings = client.Configuration()
+    settings.host = admin.configuration.host
+    settings.ssl_ca_cert = admin.configuration.ssl_ca_cert
+    settings.api_key = {"BearerToken": f"Bearer {token}"}
+    return client.ApiClient(settings)
+
+
 def kubeconfig_for_token(admin_kubeconfig: Path, token: str, path: Path, server: str | None = None) -> Path:
     """A kubeconfig at `path` that reaches the admin kubeconfig's server (or `server`), checked against the
     same CA, authenticated by `token` alone."""
@@ -224,13 +232,8 @@ class ControllerProcess:
 
     def terminate(self, timeout: float = 20) -> int:
         """SIGTERM, and its exit code (killed after `timeout`: then -9)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
+            return stop_process(self.process, timeout)
         finally:
             self._close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -167,6 +168,17 @@ def wait_until(
             continue
         return False  # the watched process exited
     return False
+
+
+def stop_process(process: subprocess.Popen[str], timeout: float) -> int:
+    """SIGTERM, then SIGKILL if it has not exited within ``timeout``; its exit code (-9 when killed)."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait(5)
 
 
 def wait_ready(service: subprocess.Popen[str], port: int, deadline_seconds: float = 30) -> bool:

@@ -18,8 +18,10 @@ from kubernetes.client.rest import ApiException
 from storesim.operator import GROUP, PLURAL, VERSION
 from storesim.world import StoreSpec, write_stores_file
 from tests.integration.controller_helpers import (
+    as_token,
     kubeconfig_for_token,
     lease_holder,
+    mint_token,
     ready_at_generation,
     start_controller,
     wait_for_configmap,
@@ -155,23 +157,10 @@ def test_the_controller_may_do_nothing_else(admin: client.ApiClient, bound: str,
     assert not review(admin, bound, access)
 
 
-def _as_token(admin: client.ApiClient, token: str) -> client.ApiClient:
-    settings = client.Configuration()
-    settings.host = admin.configuration.host
-    settings.ssl_ca_cert = admin.configuration.ssl_ca_cert
-    settings.api_key = {"BearerToken": f"Bearer {token}"}
-    return client.ApiClient(settings)
-
-
 @pytest.fixture(scope="module")
 def controller(admin: client.ApiClient, bound: str) -> Iterator[client.ApiClient]:
     """A client with a token of the controller's ServiceAccount (TokenRequest), as its pod would have."""
-    minted = client.CoreV1Api(admin).create_namespaced_service_account_token(
-        ACCOUNT,
-        bound,
-        client.AuthenticationV1TokenRequest.from_dict({"spec": {"audiences": [], "expirationSeconds": 600}}),
-    )
-    api = _as_token(admin, minted.status.token)
+    api = as_token(admin, mint_token(admin, bound, ACCOUNT, 600))
     yield api
     api.close()
 
@@ -192,12 +181,8 @@ def test_the_controller_does_its_work_with_the_service_accounts_token(
     """The real controller, run with only the chart's Role: it leads, writes the ConfigMap and sets the
     values' Stores ready. Anything it called beyond the Role would leave one of these undone."""
     namespace = bound
-    minted = client.CoreV1Api(admin).create_namespaced_service_account_token(
-        ACCOUNT,
-        namespace,
-        client.AuthenticationV1TokenRequest.from_dict({"spec": {"audiences": [], "expirationSeconds": 600}}),
-    )
-    kubeconfig = kubeconfig_for_token(kube, minted.status.token, tmp_path / "kubeconfig")
+    token = mint_token(admin, namespace, ACCOUNT, 600)
+    kubeconfig = kubeconfig_for_token(kube, token, tmp_path / "kubeconfig")
     running = start_controller(
         kubeconfig, namespace, tmp_path, STORES_CONFIGMAP=STORES_CONFIGMAP, LEASE_NAME=LEASE
     )

@@ -234,8 +234,12 @@ def test_a_duplicate_store_id_is_refused_until_the_older_store_goes(
 
 
 def leader_and_follower(
-    admin: client.ApiClient, namespace: str, first: ControllerProcess, second: ControllerProcess
+    admin: client.ApiClient, namespace: str, launch: Launch, lease_seconds: tuple[int, int, int]
 ) -> tuple[ControllerProcess, ControllerProcess]:
+    """Two replicas with these lease timings (duration, renew deadline, retry), once one holds the Lease."""
+    suffix = uuid.uuid4().hex[:6]
+    first = launch(namespace, pod_name=f"ctl-a-{suffix}", lease_seconds=lease_seconds)
+    second = launch(namespace, pod_name=f"ctl-b-{suffix}", lease_seconds=lease_seconds)
     by_name = {first.pod_name: first, second.pod_name: second}
     assert wait_until(lambda: lease_holder(admin, namespace) in by_name, None, 30), (
         first.log(),
@@ -256,10 +260,7 @@ def test_one_replica_leads_and_a_killed_leader_is_replaced_once_its_lease_expire
     launch: Launch,
 ) -> None:
     duration, deadline, retry = 4, 3, 1
-    suffix = uuid.uuid4().hex[:6]
-    first = launch(namespace, pod_name=f"ctl-a-{suffix}", lease_seconds=(duration, deadline, retry))
-    second = launch(namespace, pod_name=f"ctl-b-{suffix}", lease_seconds=(duration, deadline, retry))
-    leader, follower = leader_and_follower(admin, namespace, first, second)
+    leader, follower = leader_and_follower(admin, namespace, launch, (duration, deadline, retry))
 
     one = create_store(stores, namespace, {"storeId": "STORE-011"}, "one")
     assert wait_for_configmap(core, namespace, specs_of(one), leader.process), leader.log()
@@ -313,10 +314,7 @@ def test_a_stopped_leader_releases_its_lease_and_the_other_takes_it_at_once(
     launch: Launch,
 ) -> None:
     duration, deadline, retry = 20, 10, 1  # waiting for expiry would take 19 s or more
-    suffix = uuid.uuid4().hex[:6]
-    first = launch(namespace, pod_name=f"ctl-a-{suffix}", lease_seconds=(duration, deadline, retry))
-    second = launch(namespace, pod_name=f"ctl-b-{suffix}", lease_seconds=(duration, deadline, retry))
-    leader, follower = leader_and_follower(admin, namespace, first, second)
+    leader, follower = leader_and_follower(admin, namespace, launch, (duration, deadline, retry))
     held = lease(admin, namespace)
     assert held is not None
     transitions = held.spec.lease_transitions

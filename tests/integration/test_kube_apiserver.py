@@ -16,7 +16,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from tests.integration.controller_helpers import crd_established
+from tests.integration.controller_helpers import as_token, crd_established, create_namespace, mint_token
 from tests.integration.helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,18 +35,7 @@ def pinned_version() -> str:
 
 @pytest.fixture
 def namespace(admin: client.ApiClient) -> str:
-    name = f"test-{uuid.uuid4().hex[:8]}"
-    client.CoreV1Api(admin).create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-    return name
-
-
-def as_token(admin: client.ApiClient, token: str) -> client.ApiClient:
-    """A client of the same server, authenticated by `token` alone."""
-    settings = client.Configuration()
-    settings.host = admin.configuration.host
-    settings.ssl_ca_cert = admin.configuration.ssl_ca_cert
-    settings.api_key = {"authorization": f"Bearer {token}"}
-    return client.ApiClient(settings)
+    return create_namespace(admin, "test")
 
 
 def test_version_is_stamped(admin: client.ApiClient) -> None:
@@ -160,12 +149,7 @@ def test_service_account_token_is_held_to_rbac(admin: client.ApiClient, namespac
     core.create_namespaced_service_account(
         namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="reader"))
     )
-    minted = core.create_namespaced_service_account_token(
-        "reader",
-        namespace,
-        client.AuthenticationV1TokenRequest.from_dict({"spec": {"audiences": [], "expirationSeconds": 600}}),
-    )
-    reader = as_token(admin, minted.status.token)
+    reader = as_token(admin, mint_token(admin, namespace, "reader", 600))
     try:
         review = client.AuthenticationV1Api(reader).create_self_subject_review(client.V1SelfSubjectReview())
         assert review.status.user_info.username == f"system:serviceaccount:{namespace}:reader"
