@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -64,10 +65,33 @@ def prepare_topics(stack: dict[str, str], names: dict[str, str], partitions: int
         assert result.returncode == 0, result.stderr
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_FIRST_PORT = 20000  # above the stack's own ports (12379-19093)
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    """A port nothing listens on, never handed out before in this session, and below the kernel's
+    ephemeral range: a port the kernel picks from that range is free only until some client's outgoing
+    connection takes it, which once cost a chain's service its metrics port."""
+    low = _ephemeral_low()
+    for port in random.sample(range(_FIRST_PORT, low), min(2000, low - _FIRST_PORT)):
+        if port in _handed_out:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("0.0.0.0", port))  # the services' ops servers listen on every address
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
+    raise RuntimeError(f"no free port between {_FIRST_PORT} and {low}")
 
 
 def plain(value: Any) -> Any:
