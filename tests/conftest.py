@@ -68,8 +68,10 @@ def simulate(out: Path, *args: str, env: dict[str, str] | None = None, fmt: str 
     return run
 
 
-# Stores on three continents over a daylight-saving weekend (Europe switched on 2025-03-30).
+# Stores on three continents over a daylight-saving weekend (Europe switched on 2025-03-30). The run
+# covers [2025-03-28, 2025-04-01) UTC: the American stores' last evening lies beyond its end.
 CHAIN_ARGS = ("--store-ids", "1,7,16,22", "--start", "2025-03-28", "--days", "4", "--seed", "20251107")
+CHAIN_END = 1_743_465_600  # 2025-04-01T00:00:00Z
 CHAIN_ENV = {"BASE_DAILY_CUSTOMERS": "150"}
 
 

@@ -28,7 +28,9 @@ def canonical(record: dict[str, Any]) -> str:
     return json.dumps(record, sort_keys=True, default=str)
 
 
-def embedded(out: Path, stores: str | Path, customers: str = CUSTOMERS["BASE_DAILY_CUSTOMERS"]) -> Run:
+def embedded(
+    out: Path, stores: str | Path, customers: str = CUSTOMERS["BASE_DAILY_CUSTOMERS"], seed: str = SEED
+) -> Run:
     """The embedded run of STORE_IDS ``stores``, or of the stores file at ``stores``."""
     return simulate(
         out,
@@ -39,15 +41,17 @@ def embedded(out: Path, stores: str | Path, customers: str = CUSTOMERS["BASE_DAI
         "--days",
         "1",
         "--seed",
-        SEED,
+        seed,
         env={"BASE_DAILY_CUSTOMERS": customers},
     )
 
 
-def backfill(stores: str, customers: str = CUSTOMERS["BASE_DAILY_CUSTOMERS"]) -> dict[str, str]:
+def backfill(
+    stores: str, customers: str = CUSTOMERS["BASE_DAILY_CUSTOMERS"], seed: str = SEED
+) -> dict[str, str]:
     return {
         "STORE_IDS": stores,
-        "SEED": SEED,
+        "SEED": seed,
         "SIM_START": START,
         "SIM_END": END,
         "CLOCK_MODE": "backfill",

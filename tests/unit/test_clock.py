@@ -21,15 +21,16 @@ def test_a_paced_clock_runs_speed_times_the_wall_clock(
     assert clock.now_ms(ANCHOR + wall_elapsed_ms) == START + sim_elapsed_ms
 
 
-def test_a_paced_clock_stops_at_its_end() -> None:
+def test_a_paced_clock_stops_just_before_its_end() -> None:
+    """The range is [start, end): an event at the end instant itself is outside, as in embedded mode."""
     clock = ClockState(START, ANCHOR, 3600.0, end_ms=START + 7_200_000)
     assert clock.now_ms(ANCHOR + 1_000) == START + 3_600_000
-    assert clock.now_ms(ANCHOR + 60_000) == START + 7_200_000
+    assert clock.now_ms(ANCHOR + 60_000) == START + 7_200_000 - 1
 
 
-def test_a_backfill_clock_stands_at_the_end_of_its_range() -> None:
+def test_a_backfill_clock_stands_at_the_last_instant_of_its_range() -> None:
     clock = ClockState(START, ANCHOR, 1.0, mode="backfill", end_ms=START + 86_400_000)
-    assert clock.now_ms(ANCHOR) == clock.now_ms(ANCHOR + 10**9) == START + 86_400_000
+    assert clock.now_ms(ANCHOR) == clock.now_ms(ANCHOR + 10**9) == START + 86_400_000 - 1
 
 
 @pytest.mark.parametrize(

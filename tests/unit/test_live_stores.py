@@ -16,7 +16,7 @@ from storesim.events import FOOT_TRAFFIC, TRANSACTIONS
 from storesim.services._live_stores import LiveStores
 from storesim.services.foot_traffic import _StoreFeed, store_events
 from storesim.settings import FootTrafficSettings
-from storesim.streaming import StoreOwnership
+from storesim.streaming import Progress, StoreOwnership
 from storesim.world import StoreSpec, TrafficVolume, store, write_stores_file
 
 LOG = structlog.get_logger()
@@ -104,7 +104,7 @@ def test_a_store_keeps_its_slot_when_others_come_and_go() -> None:
         assert shares[-1] == {1, 3}
         ownership.set_stores([1, 3, 5, 6, 7])  # 5 falls in slot 1, 7 in slot 3, 6 in slot 2
         assert shares[-1] == {1, 3, 5, 7}
-        assert ownership.progress_offsets({5: 10, 1: 20})[0].partition == 1
+        assert ownership.progress_offsets({5: Progress(10), 1: Progress(20)})[0].partition == 1
         calls = len(shares)
         ownership.set_stores([1, 3, 5, 6, 7, 2])  # someone else's slot: no change here
         assert len(shares) == calls

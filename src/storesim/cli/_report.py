@@ -56,4 +56,5 @@ def print_summary(summary: Summary, paths: dict[str, Path]) -> None:
         f"refunds {summary.refunds:,} ({summary.refunded_cents / 100:,.2f}) · "
         f"pending refunds {summary.pending_refunds:,}"
         + (f" · late shelf events {summary.rejected_shelf_events:,}" if summary.rejected_shelf_events else "")
+        + (f" · events due after the end {summary.after_end:,}" if summary.after_end else "")
     )

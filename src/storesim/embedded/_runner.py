@@ -5,6 +5,11 @@ the streams are merged by (time, store, sequence). Within a store, a source even
 releases everything due before t (checkouts, logouts, refunds), then is applied; after that nothing
 earlier than t can appear any more, so the events before t leave the store's buffer. Memory holds
 the customers in the stores at that moment, not the day.
+
+The run covers the instants [start, end) of the plan's UTC window, as a streamed backfill covers
+[SIM_START, SIM_END): a source event outside it is never sent (so it has no consequences either), and
+what falls due at or after the end — a register sequence still queued at a busy store, a refund — is
+not written (the summary counts it). Both modes cut the range alike, so they write the same events.
 """
 
 from __future__ import annotations
@@ -35,8 +40,6 @@ from storesim.world import Catalogue, DayPricing, Store
 
 __all__ = ["Summary", "simulate"]
 
-_FOREVER = 1 << 62
-
 # (ts, store number, sequence, topic, record): ordered by the first three, which are unique.
 _Row = tuple[int, int, int, str, Record]
 
@@ -53,6 +56,7 @@ class Summary:
     refunds: int = 0
     refunded_cents: int = 0
     pending_refunds: int = 0
+    after_end: int = 0  # events computed but due at or after the end (register sequences still queued)
 
 
 class _StoreStream:
@@ -117,7 +121,7 @@ class _StoreStream:
         try:
             if event.topic == SHELF_EVENTS:
                 self.pos.apply_shelf(
-                    event.key, record["event_type"], record["item_id"], record["quantity"] or 0
+                    event.key, record["event_type"], record["item_id"], record["quantity"] or 0, event.ts
                 )
             elif event.topic == FOOT_TRAFFIC:
                 self.pos.open_session(event.key, record["entry_time"] // 1000, record["exit_time"] // 1000)
@@ -126,23 +130,28 @@ class _StoreStream:
             self.summary.rejected_shelf_events += 1
 
     def __iter__(self) -> Iterator[_Row]:
+        start, end = self.plan.utc_window
+        out, number, pop, push = self._out, self.store.number, heapq.heappop, heapq.heappush
         for day_date in self.plan.dates:
             day = local_day(epoch_day(day_date), self.store.timezone)
             pricing = self.pricing(day_date)
-            sessions = self.foot.sessions(self.store, day)
-            self.summary.sessions += len(sessions)
             # Pending source events: (ts, order, event, session whose actions it triggers).
             source: list[tuple[int, int, Emitted, Session | None]] = []
             order = 0
-            for session in sessions:
+            for session in self.foot.sessions(self.store, day):
                 for event in self.foot.events(session):
+                    if not start <= event.ts < end:
+                        continue  # foot-traffic skips it too: a visit that began before the start has no cart
                     order += 1
-                    source.append((event.ts, order, event, session if event.topic == FOOT_TRAFFIC else None))
+                    opened = session if event.topic == FOOT_TRAFFIC else None
+                    self.summary.sessions += opened is not None
+                    source.append((event.ts, order, event, opened))
             heapq.heapify(source)
-            out, number, pop, push = self._out, self.store.number, heapq.heappop, heapq.heappush
             released = -1
             while source:
                 ts, _, event, opened = pop(source)
+                if ts >= end:
+                    break  # a shelf action after the end: the run stops there
                 if ts != released:  # several source events share an instant (a pickup and its weight change)
                     released = ts
                     self._release(ts - 1)
@@ -156,21 +165,15 @@ class _StoreStream:
                     for action in self.shelf.actions(opened, pricing):
                         order += 1
                         push(source, (action.ts, order, action, None))
-            day_end = day.start + 86400
+            day_end = min(day.start + 86400, end)
             self._release(day_end - 1)
             yield from self._drain_before(day_end)
-        # Refunds due after the run stay pending; every visit and shift has ended by now.
-        self._release(self.plan_end())
-        if self.register is not None:
-            self._emit(self.register.due(_FOREVER))
-        yield from self._drain_before(_FOREVER)
+        self._release(end - 1)
+        yield from self._drain_before(end)
+        self.summary.after_end += len(out)
         self.summary.empty_sessions += self.pos.empty_sessions
         if self.ledger is not None:
             self.summary.pending_refunds += self.ledger.pending_refunds
-
-    def plan_end(self) -> int:
-        """The last instant of the run in this store (refunds due later stay pending)."""
-        return local_day(epoch_day(self.plan.dates[-1]), self.store.timezone).start + 86400 - 1
 
 
 def _chain_rows(events: Iterator[Emitted]) -> Iterator[_Row]:

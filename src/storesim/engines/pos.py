@@ -34,6 +34,14 @@ class _Cart:
     customer_id: str
     deadline: int
     lines: dict[str, int] = field(default_factory=dict)
+    # When each item was first picked up in this visit (kept after a full putback): the receipt's order.
+    first: dict[str, int] = field(default_factory=dict)
+
+    def receipt(self) -> list[tuple[str, int]]:
+        """The lines in the order of their first pickup, by item id within one second: a shelf that
+        sensed a putback and a pickup in the same second may deliver them in either order, and the
+        checkout must not depend on that (the embedded and streamed runs apply them differently)."""
+        return sorted(self.lines.items(), key=lambda line: (self.first[line[0]], line[0]))
 
 
 class PosEngine:
@@ -67,12 +75,14 @@ class PosEngine:
         heapq.heappush(self._deadlines, (deadline, customer_id))
         self._changed.add(customer_id)
 
-    def apply_shelf(self, customer_id: str, event_type: str, item_id: str, quantity: int) -> None:
-        if event_type == "weight_change":
-            return
+    def apply_shelf(self, customer_id: str, event_type: str, item_id: str, quantity: int, at: int) -> None:
+        """One shelf event at instant ``at``. A weight_change only has to belong to an open visit: the
+        cart changes with the pickup or putback it follows."""
         cart = self._carts.get(customer_id)
         if cart is None:
             raise PosInputError("unknown-customer", f"no open session for customer {customer_id}")
+        if event_type == "weight_change":
+            return
         if item_id not in self._items:
             raise PosInputError("unknown-item", f"item {item_id} is not in the inventory")
         if quantity <= 0:
@@ -81,6 +91,7 @@ class PosEngine:
         self._changed.add(customer_id)
         if event_type == "pickup":
             cart.lines[item_id] = held + quantity
+            cart.first[item_id] = min(at, cart.first.get(item_id, at))
         elif event_type == "putback":
             if quantity > held:
                 raise PosInputError(
@@ -110,7 +121,7 @@ class PosEngine:
         out: dict[str, str | None] = {}
         for customer in self._changed:
             cart = self._carts.get(customer)
-            out[customer] = None if cart is None else json.dumps([cart.deadline, cart.lines])
+            out[customer] = None if cart is None else json.dumps([cart.deadline, cart.lines, cart.first])
         self._changed.clear()
         return out
 
@@ -119,8 +130,8 @@ class PosEngine:
         self._carts.clear()
         self._changed.clear()
         for customer, encoded in carts.items():
-            deadline, lines = json.loads(encoded)
-            self._carts[customer] = _Cart(customer, int(deadline), dict(lines))
+            deadline, lines, first = json.loads(encoded)
+            self._carts[customer] = _Cart(customer, int(deadline), dict(lines), dict(first))
         self._deadlines = [(cart.deadline, customer) for customer, cart in self._carts.items()]
         heapq.heapify(self._deadlines)
 
@@ -136,7 +147,7 @@ class PosEngine:
         # The discounts in force on the visit's (local) day.
         pricing = self._pricing(day_date(key.day))
         items = []
-        for item_id, quantity in cart.lines.items():
+        for item_id, quantity in cart.receipt():
             price = self._items[item_id].price_cents
             pct = pricing.discount_pct.get(item_id, 0)
             items.append(

@@ -31,12 +31,13 @@ class ClockState:
     seed: int | None = None  # the run's seed, for services started without SEED
 
     def now_ms(self, wall_ms: int) -> int:
-        """Simulated time at the wall instant ``wall_ms``, never past the end."""
+        """Simulated time at the wall instant ``wall_ms``, never at or past the end: the range is
+        [start, end), and the stages send what is due up to now, inclusive."""
         if self.mode == "backfill":
             assert self.end_ms is not None
-            return self.end_ms
+            return self.end_ms - 1
         now = self.start_ms + int((wall_ms - self.anchor_ms) * self.speed)
-        return now if self.end_ms is None else min(now, self.end_ms)
+        return now if self.end_ms is None else min(now, self.end_ms - 1)
 
     def to_redis(self) -> dict[str, str]:
         fields = {

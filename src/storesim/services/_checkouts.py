@@ -12,6 +12,12 @@ saves the store's engine, its events still to send, T and the pos_transactions o
 checkouts after T remain, in the state store. A store restored from the state store goes on from
 there (replaying without sending up to the committed T if the store is behind); a store without one is
 rebuilt from the start of pos_transactions.
+
+Bad input, as in the POS (services/pos.py): a checkout that cannot be applied — undecodable, of a
+customer of no visit of this run, of a store no stores file names (unknown-store), whose ids, store or
+prices do not add up, late, after the run's end — is dead-lettered in the step's transaction by the
+replica that owns its store (by the owner of the partition's reporting store where it has none), and
+each store's committed progress says up to which offset of each partition it handled its input.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Any, Protocol
 import redis
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from storesim._keys import decode_customer_id
+from storesim._time import iso_utc
 from storesim.events import POS_TRANSACTIONS, Emitted, Record
 from storesim.kafka._producer import EventProducer
 from storesim.service import RedisClock
@@ -47,14 +53,19 @@ from storesim.settings import LedgerSettings, RegisterSettings
 from storesim.streaming import (
     Checkpoint,
     CommitFailedError,
+    Customers,
     DeadLetters,
     DecodeError,
     EventTimeGate,
     FencedError,
+    InputError,
+    Progress,
     RecordDecoder,
     StateStore,
     StoreOwnership,
     Watermarks,
+    check_checkout,
+    late_input,
 )
 
 __all__ = ["CheckoutEngine", "CheckoutStage"]
@@ -82,8 +93,13 @@ class _Store:
     until: int  # every checkout at or before this instant is applied, every event up to it committed
     sent_until: int  # events at or before this instant are committed already (a replay sends none)
     starts: dict[int, int]  # pos_transactions partition -> offset to read this store's checkouts from
-    checkouts: list[tuple[int, str, int, int, Record]] = field(default_factory=list)
+    seen: dict[str, int] = field(default_factory=dict)  # partition -> committed offset of handled input
+    checkouts: list[tuple[int, str, int, int, Record, Message]] = field(default_factory=list)
     out: list[tuple[int, int, Emitted]] = field(default_factory=list)
+
+    def new(self, partition: int, offset: int) -> bool:
+        """Not handled before this replica's last rewind (so not dead-lettered either)."""
+        return offset >= self.seen.get(str(partition), -1)
 
 
 def _scope(number: int) -> str:
@@ -120,11 +136,15 @@ class CheckoutStage(ABC):
             output_format=settings.output_format,
             transactional_id=transactional_id(settings, self.component) if settings.exactly_once else None,
         )
-        self.checkpoint = Checkpoint(self.producer, exactly_once=settings.exactly_once)
         self.store = StateStore(state_path(settings, self.component))
         self.dead = DeadLetters(
-            self.producer, settings.dlq_topic, self.component, self.metrics, [self.pos_topic]
+            self.producer,
+            settings.dlq_topic,
+            self.component,
+            self.metrics,
+            [self.pos_topic],
         )
+        self.checkpoint = Checkpoint(self.producer, self.dead, exactly_once=settings.exactly_once)
         self.decoder = RecordDecoder(settings.schema_registry_url)
         self.consumer = Consumer(consumer_conf(bootstrap, f"{ns}.{self.component}.reader"))
         self.gate = EventTimeGate(lambda: self.consumer, self.pos_marks.low, self.metrics)
@@ -141,6 +161,7 @@ class CheckoutStage(ABC):
         )
         self.stores: dict[int, _Store] = {}
         self.seed: int | None = None
+        self.customers: Customers | None = None
         self.restoring = False
         self.closing = False
         self.rewind_pending = False  # the stores must be restored again (a failed commit or restore)
@@ -198,13 +219,14 @@ class CheckoutStage(ABC):
         self.restoring = False
         self.log.info("stores assigned", stores=sorted(owned), restore_s=round(time.monotonic() - started, 3))
 
-    def _restore(self, number: int, sent_until: int, lows: dict[int, int]) -> _Store:
+    def _restore(self, number: int, progress: Progress, lows: dict[int, int]) -> _Store:
         assert self.seed is not None
         engine = self.engine(self.seed, number)
         snapshot = self.store.load(_scope(number))
+        sent_until = progress.until
         if snapshot is not None and 0 <= snapshot.until <= sent_until:
             engine.restore(json.loads(snapshot.entries["engine"]))
-            shop = _Store(engine, snapshot.until, sent_until, {})
+            shop = _Store(engine, snapshot.until, sent_until, {}, dict(progress.seen))
             shop.starts = {int(k.rsplit(":", 1)[1]): v for k, v in snapshot.offsets.items()}
             for ts, topic, key, record in json.loads(snapshot.entries["out"]):
                 self.seq += 1
@@ -213,11 +235,12 @@ class CheckoutStage(ABC):
         else:
             if snapshot is not None:
                 self.store.drop([_scope(number)])
-            shop, how = _Store(engine, -1, sent_until, dict(lows)), "input log"
+            shop, how = _Store(engine, -1, sent_until, dict(lows), dict(progress.seen)), "input log"
         self.log.info("restoring", store=number, source=how, until=shop.until, committed_until=sent_until)
         return shop
 
     def on_revoke(self, gone: frozenset[int]) -> None:
+        self.checkpoint.drop_dead_letters()
         self.metrics.forget_stores([self.live_stores[n].store_id for n in self.stores])
         self.stores.clear()
         self.consumer.unassign()
@@ -231,28 +254,73 @@ class CheckoutStage(ABC):
     # -- input and output -------------------------------------------------------------------------
     def take(self, message: Message) -> None:
         number, offset = int(message.partition() or 0), int(message.offset() or 0)
-        self.gate.consumed(self.pos_topic, number, offset)
+        problem: InputError | None = None
+        record: Record | None = None
         try:
             record = self.decoder.decode(POS_TRANSACTIONS, self.pos_topic, message.value())
-            key = decode_customer_id(record["customer_id"])
-        except (DecodeError, ValueError) as exc:
-            # Every replica reads every partition: the owner of one store per partition reports it.
-            ids = self.live_stores.numbers
-            if ids and ids[number % len(ids)] in self.stores:
-                reason = exc.reason if isinstance(exc, DecodeError) else "unknown-customer"
-                self.dead.send(message, reason, str(exc))
+        except DecodeError as exc:
+            problem = exc
+        self.gate.consumed(self.pos_topic, number, offset)  # after decoding: see consume_into
+        owner: _Store | None = None  # the store the checkout is of, when this replica owns it
+        if record is not None:
+            try:
+                owner = self._owner(record)
+                if owner is not None:
+                    self._admit(owner, number, offset, record, message)
+            except InputError as exc:
+                problem = exc
+            except Exception as exc:  # no input may stop the service, whatever it trips over
+                self.log.error("input not applicable", partition=number, error=repr(exc))
+                problem = InputError("unprocessable", f"{type(exc).__name__}: {exc}")
+        if problem is None:
             return
+        # Every replica reads every partition: a checkout's problem is its store owner's to report, one
+        # that has no store the owner's of the partition's reporting store.
+        reporter = owner or self._reporter(number)
+        if reporter is not None and reporter.new(number, offset):
+            self.dead.send(message, problem.reason, problem.detail)
+
+    def _reporter(self, partition: int) -> _Store | None:
+        ids = self.live_stores.numbers
+        return self.stores.get(ids[partition % len(ids)]) if ids else None
+
+    def _owner(self, record: Record) -> _Store | None:
+        """The store of the checkout, if this replica owns it; InputError when it is of no visit or no
+        store of this run."""
+        assert self.customers is not None
+        key = self.customers.key_of(record["customer_id"])
         shop = self.stores.get(key.store)
+        if shop is None and key.store not in self.live_stores.numbers:
+            raise InputError("unknown-store", f"store {key.store} is not one of this run's stores")
+        if shop is not None:
+            check_checkout(record, key)
+        return shop
+
+    def _admit(self, shop: _Store, number: int, offset: int, record: Record, message: Message) -> None:
+        """Queues a checkout of a store this replica owns for its instant."""
         ts = record["timestamp"] // 1000
-        if shop is None or ts <= shop.until:
-            return
+        if shop.new(number, offset) and ts <= shop.sent_until:
+            where = {"partition": number, "offset": offset}
+            self.log.warning("late input", **where, event_time=iso_utc(ts), progress=iso_utc(shop.sent_until))
+            raise late_input(ts, shop.sent_until)
+        if ts <= shop.until:
+            return  # a replay's checkout that the restored engine holds already
+        state = self.clock.state(refresh=False)
+        if state is not None and state.end_ms is not None and record["timestamp"] >= state.end_ms:
+            raise InputError("after-end", f"event time {iso_utc(ts)} is not before the run's end")
         self.metrics.consumed.labels(topic=self.pos_topic, event_type="pos_transaction").inc()
-        heapq.heappush(shop.checkouts, (ts, record["customer_id"], number, offset, record))
+        heapq.heappush(shop.checkouts, (ts, record["customer_id"], number, offset, record, message))
 
     def apply_until(self, shop: _Store, until: int) -> None:
         events: list[Emitted] = []
         while shop.checkouts and shop.checkouts[0][0] <= until:
-            events += shop.engine.on_checkout(heapq.heappop(shop.checkouts)[4])
+            ts, _, _, _, record, message = heapq.heappop(shop.checkouts)
+            try:
+                events += shop.engine.on_checkout(record)
+            except Exception as exc:  # no input may stop the service, whatever it trips over
+                self.log.error("checkout not applicable", customer=record["customer_id"], error=repr(exc))
+                if ts > shop.sent_until:  # a replayed store met it already
+                    self.dead.send(message, "unprocessable", f"{type(exc).__name__}: {exc}")
         events += shop.engine.due(until)
         for event in events:
             self.seq += 1
@@ -266,7 +334,7 @@ class CheckoutStage(ABC):
     def offsets(self, shop: _Store) -> dict[str, int]:
         """Per pos_transactions partition: the first offset with a checkout of this store not applied."""
         result = {n: self.gate.positions.get((self.pos_topic, n), start) for n, start in shop.starts.items()}
-        for _, _, number, offset, _ in shop.checkouts:
+        for _, _, number, offset, _, _ in shop.checkouts:
             result[number] = min(result[number], offset)
         return {f"{self.pos_topic}:{n}": offset for n, offset in result.items()}
 
@@ -276,26 +344,35 @@ class CheckoutStage(ABC):
             return
         until = min(self.gate.advance(), now_ms // 1000)
         moved = [n for n, shop in self.stores.items() if until > shop.until]
-        if not moved:
+        if not moved and not self.dead.pending:  # dead letters must not wait for a step: see pos.py
             if self.unpublished:
                 self.publish()
             return
         for number in moved:
             self.apply_until(self.stores[number], until)
         progress = {
-            n: max(shop.sent_until, until if n in moved else shop.until) for n, shop in self.stores.items()
+            n: self._progress(shop, until if n in moved else shop.until) for n, shop in self.stores.items()
         }
         self.checkpoint.commit(self.ownership.consumer, self.ownership.progress_offsets(progress))
-        for number in moved:
-            shop = self.stores[number]
-            shop.until, shop.sent_until = until, max(shop.sent_until, until)
+        for number, shop in self.stores.items():
+            shop.sent_until, shop.seen = progress[number].until, progress[number].seen
+            if number in moved:
+                shop.until = until
             pending = [[e.ts, e.topic, e.key, e.record] for _, _, e in sorted(shop.out)]
             entries = {"engine": json.dumps(shop.engine.snapshot()), "out": json.dumps(pending)}
-            self.store.save(_scope(number), until, self.offsets(shop), entries, replace=True)
-            self.progressed(number, shop.engine, until)
+            self.store.save(_scope(number), shop.until, self.offsets(shop), entries, replace=True)
+            if number in moved:
+                self.progressed(number, shop.engine, until)
         self.unpublished = True
         self.metrics.clock_lag.set(max(0, now_ms // 1000 - until))
         self.publish()
+
+    def _progress(self, shop: _Store, reached: int) -> Progress:
+        """The store's progress to commit: ``reached``, and every input read so far handled."""
+        seen = dict(shop.seen)
+        for (_, partition), position in self.gate.positions.items():
+            seen[str(partition)] = max(seen.get(str(partition), -1), position)
+        return Progress(max(shop.sent_until, reached), seen)
 
     def publish(self) -> None:
         """The committed progress as this stage's watermark."""
@@ -311,6 +388,8 @@ class CheckoutStage(ABC):
                     self.runtime.wait(1.0)
                     continue
                 self.seed = run_seed(self.settings, state)
+                if self.customers is None or self.customers.seed != self.seed:
+                    self.customers = Customers(self.seed)
                 self.checkpoint.prepare()
                 self.checkpoint.begin()
                 if (fatal := self.ownership.poll()) is not None:
@@ -329,13 +408,19 @@ class CheckoutStage(ABC):
                 if self.rewind_pending:
                     self.runtime.wait(1.0)
                     continue
-            if self.stores:
-                consume_into(self.consumer, self.take, self.log, 2000)
             try:
+                if self.stores and not consume_into(self.consumer, self.take, self.log, 2000):
+                    self.runtime.wait(0.5)  # the registry is away: read those messages again soon
                 self.step()
             except CommitFailedError as exc:
-                self.log.warning("step not committed; rewinding", error=str(exc))
-                self.rewind_pending = True
+                self.abandon_step("step not committed; rewinding", exc)
+            except KafkaException as exc:  # a produce or a read refused mid-step: redo it from the commit
+                try:
+                    self.checkpoint.recover(exc)
+                except FencedError as fenced:
+                    self.log.error("stopping", error=str(fenced))
+                    return 1
+                self.abandon_step("kafka error in a step; rewinding", exc)
             except FencedError as exc:
                 self.log.error("stopping", error=str(exc))
                 return 1
@@ -345,6 +430,12 @@ class CheckoutStage(ABC):
             if not self.stores:
                 self.runtime.wait(0.2)
         return 0
+
+    def abandon_step(self, what: str, exc: Exception) -> None:
+        """The open transaction is gone (aborted, or with its producer): back to the committed state."""
+        self.log.warning(what, error=str(exc))
+        self.dead.aborted()  # the replay sends them again (the transaction is gone already)
+        self.rewind_pending = True
 
     def serve(self) -> int:
         """run() until SIGTERM or a fatal error, then close everything; the service's exit code."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import redis
 import structlog
-from confluent_kafka import Consumer, KafkaError, Message
+from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -17,7 +17,7 @@ from storesim.kafka._producer import EventProducer
 from storesim.service import ClockState, RedisClock
 from storesim.services._runtime import ServiceRuntime
 from storesim.settings import PosSettings, ServiceSettings, ShelfSettings, StatefulSettings
-from storesim.streaming import PricingSource
+from storesim.streaming import PricingSource, RegistryUnavailableError
 
 __all__ = [
     "add_pings",
@@ -118,17 +118,34 @@ def consume_into(
     log: structlog.stdlib.BoundLogger,
     count: int,
     observe: Callable[[KafkaError], None] | None = None,
-) -> None:
+) -> bool:
     """One poll: every message to ``take``; errors other than end-of-partition are logged (and handed
-    to ``observe``, which a GroupMember uses to notice a fatal one)."""
+    to ``observe``, which a GroupMember uses to notice a fatal one).
+
+    A message that cannot be decoded now because the registry is away (RegistryUnavailableError, raised by
+    ``take`` before it counted the message as read) is not the message's fault: its partition is sought
+    back to it, the rest of the batch from that partition is left for the next poll, and the call
+    returns False so that the caller waits a little.
+    """
+    retry: set[tuple[str, int]] = set()
     for message in consumer.consume(count, timeout=0.05):
         error = message.error()
-        if error is None:
+        if error is not None:
+            if error.code() != KafkaError._PARTITION_EOF:
+                log.warning("consumer error", error=str(error))
+                if observe is not None:
+                    observe(error)
+            continue
+        where = (str(message.topic()), int(message.partition() or 0))
+        if where in retry:
+            continue
+        try:
             take(message)
-        elif error.code() != KafkaError._PARTITION_EOF:
-            log.warning("consumer error", error=str(error))
-            if observe is not None:
-                observe(error)
+        except RegistryUnavailableError as exc:
+            log.warning("registry unavailable; reading again later", error=str(exc))
+            consumer.seek(TopicPartition(*where, int(message.offset() or 0)))
+            retry.add(where)
+    return not retry
 
 
 def transactional_id(settings: StatefulSettings, component: str) -> str:

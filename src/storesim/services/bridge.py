@@ -8,6 +8,12 @@ another replica claims them (XAUTOCLAIM) once they have been idle BRIDGE_CLAIM_I
 The shelf also writes watermark entries ("partition P is written up to T"). A bridge publishes such a
 mark only when no entry before it is still pending in the group — that is, when everything the shelf
 wrote before the mark has reached Kafka, whichever bridge carried it.
+
+An entry the shelf cannot have written — bytes that are not UTF-8, no key, a record that is not a
+shelf event of the schema's types, a watermark that is not three numbers or is ahead of the clock —
+goes to the dead-letter topic (its record field as the value, its key as the key, every other field as
+a storesim.field.<name> header, all as the bytes Redis holds) and is acknowledged like any other: the
+stream never stalls on it.
 """
 
 from __future__ import annotations
@@ -17,19 +23,21 @@ import socket
 from typing import Any, cast
 
 import redis
+from confluent_kafka import KafkaException
 
-from storesim.events import SHELF_EVENTS
+from storesim.events import SHELF_EVENTS, Record
+from storesim.events._checks import record_check
 from storesim.kafka._producer import EventProducer
 from storesim.service import RedisClock
 from storesim.services._runtime import ServiceRuntime
 from storesim.services._wiring import add_pings, redis_client
 from storesim.services.shelf import SHELF_STAGE
 from storesim.settings import BridgeSettings
-from storesim.streaming import DeadLetters, Watermarks
+from storesim.streaming import DeadLetters, InputError, Watermarks
 
 __all__ = ["run_bridge"]
 
-_Entry = tuple[str, dict[str, str]]
+_Entry = tuple[str, dict[bytes, bytes]]  # an entry id and its fields, as Redis holds them
 
 
 def _text(value: bytes | str) -> str:
@@ -37,7 +45,41 @@ def _text(value: bytes | str) -> str:
 
 
 def _entries(raw: Any) -> list[_Entry]:
-    return [(_text(i), {_text(k): _text(v) for k, v in fields.items()}) for i, fields in raw if fields]
+    return [(_text(i), dict(fields)) for i, fields in raw if fields]
+
+
+def _fields(fields: dict[bytes, bytes]) -> dict[str, str]:
+    try:
+        return {k.decode(): v.decode() for k, v in fields.items()}
+    except UnicodeDecodeError as exc:
+        raise InputError("undecodable", f"not UTF-8: {exc}") from None
+
+
+def _watermark(fields: dict[str, str]) -> tuple[int, int, int]:
+    """(partition, parts, instant) of a watermark entry. (Whether the instant is true no bridge can
+    tell: a bridge whose wall clock is behind the shelf's would see a paced shelf's marks ahead.)"""
+    try:
+        partition, parts, mark = (int(fields[name]) for name in ("partition", "parts", "watermark"))
+    except (KeyError, ValueError) as exc:
+        raise InputError("bad-watermark", f"{type(exc).__name__}: {exc}") from None
+    if not 0 <= partition < parts:
+        raise InputError("bad-watermark", f"partition {partition} of {parts}")
+    return partition, parts, mark
+
+
+def _shelf_event(fields: dict[str, str]) -> tuple[str, Record]:
+    """(key, record) of a data entry."""
+    if set(fields) != {"key", "record"}:
+        raise InputError("undecodable", f"fields {sorted(fields)}, not key and record")
+    try:
+        record = json.loads(fields["record"])
+    except ValueError as exc:
+        raise InputError("undecodable", f"record: {exc}") from None
+    try:
+        record_check(SHELF_EVENTS)(record)
+    except ValueError as exc:
+        raise InputError("wrong-schema", f"not a shelf event: {exc}") from None
+    return fields["key"], record
 
 
 class _Bridge:
@@ -102,29 +144,47 @@ class _Bridge:
     def forward(self, entries: list[_Entry]) -> bool:
         """Produces the data entries, acknowledges them once delivered; True when all went through."""
         done: list[str] = []
-        for entry_id, fields in entries:
-            if "watermark" in fields:
-                self.held[entry_id] = fields
-                continue
-            self.runtime.metrics.consumed.labels(topic=self.stream, event_type="shelf_event").inc()
+        for entry_id, raw in entries:
             try:
-                record = json.loads(fields["record"])
-                self.producer.send(SHELF_EVENTS, fields["key"], record)
-            except (KeyError, ValueError, TypeError) as exc:
-                # Not something the shelf wrote: keep it in the dead-letter topic rather than lose it.
-                self.log.warning("bad stream entry", entry=entry_id, error=str(exc))
-                value = json.dumps(fields).encode()
-                self.dead.send_bytes(value, None, "undecodable", str(exc), self.stream, {"entry": entry_id})
+                fields = _fields(raw)
+                if "watermark" in fields:
+                    _watermark(fields)
+                    self.held[entry_id] = fields
+                    continue
+                self.runtime.metrics.consumed.labels(topic=self.stream, event_type="shelf_event").inc()
+                self.producer.send(SHELF_EVENTS, *_shelf_event(fields))
+            except InputError as exc:
+                self.dead_letter(entry_id, raw, exc)
             done.append(entry_id)
         if self.producer.drain(self.runtime.stopping.is_set) or self.producer.failed:
             self.producer.failed = 0
+            self.dead.aborted()
             return False
+        self.dead.committed()
         if done:
             pipe = self.client.pipeline(transaction=True)
             pipe.xack(self.stream, self.group, *done)
             pipe.xdel(self.stream, *done)
             pipe.execute()
         return True
+
+    def dead_letter(self, entry_id: str, raw: dict[bytes, bytes], problem: InputError) -> None:
+        """Not something the shelf wrote: the dead-letter topic keeps it byte for byte rather than lose it."""
+        self.log.warning("bad stream entry", entry=entry_id, error=str(problem))
+        extra = [
+            (f"storesim.field.{name.decode(errors='backslashreplace')}", value)
+            for name, value in raw.items()
+            if name not in (b"key", b"record")
+        ]
+        self.dead.send_bytes(
+            raw.get(b"record"),
+            raw.get(b"key"),
+            problem.reason,
+            problem.detail,
+            self.stream,
+            {"entry": entry_id},
+            extra,
+        )
 
     def publish_marks(self) -> None:
         """Publishes each held mark once nothing older is pending anywhere in the group."""
@@ -162,8 +222,15 @@ class _Bridge:
                 self.group_ready = False
                 self.log.warning("redis unavailable", error=str(exc))
                 self.runtime.wait(1.0)
+            except KafkaException as exc:  # a producer gone fatal: a new one, and the entries again
+                self.log.warning("kafka producer failed; renewed", error=str(exc))
+                self.producer.renew()
+                self.dead.aborted()
+                pending = "0"
+                self.runtime.wait(1.0)
             except Exception as exc:  # the registry away: not ready, try again
                 self.log.warning("waiting for dependencies", error=str(exc))
+                pending = "0"
                 self.runtime.wait(1.0)
 
 

@@ -13,6 +13,14 @@ changed carts, T and those offsets in the state store (STATE_DIR). On assignment
 restored from the store and the committed offsets: a store at T goes on from its offsets; a store
 behind (killed between the two writes) replays up to T without sending; a partition without a store
 (it moved here) is rebuilt from the input log, sending nothing at or before T.
+
+Bad input. An input that cannot be applied — undecodable, of a customer of no visit of this run, a
+session that ends before it starts, a shelf event of no open visit, late (older than the progress
+already committed), after the run's end — goes to the dead-letter topic in the step's transaction, and
+the step commits soon even when it has nothing else to commit. The committed progress also says up to
+which offset every input was handled (streaming/_progress.py), so a replay after a rewind neither
+dead-letters a message twice nor mistakes an old message for a late one. No input, and no error
+applying one, stops the service.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ import redis
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from storesim._keys import decode_customer_id
-from storesim._time import day_date
+from storesim._time import day_date, iso_utc
 from storesim.engines import PosEngine, PosInputError
 from storesim.events import FOOT_TRAFFIC, POS_TRANSACTIONS, SHELF_EVENTS, Record
 from storesim.kafka._producer import EventProducer
@@ -40,6 +48,7 @@ from storesim.services._wiring import (
     consumer_conf,
     open_pricing,
     redis_client,
+    run_seed,
     state_path,
     transactional_id,
 )
@@ -48,23 +57,28 @@ from storesim.settings import PosSettings
 from storesim.streaming import (
     Checkpoint,
     CommitFailedError,
+    Customers,
     DeadLetters,
     DecodeError,
     EventTimeGate,
     FencedError,
     GroupMember,
+    InputError,
     PricingSource,
+    Progress,
     RecordDecoder,
     StateStore,
     Watermarks,
+    late_input,
 )
 
 __all__ = ["POS_STAGE", "run_pos"]
 
 POS_STAGE = "pos"
 # Within one instant: a session opens before shelf events, pickups before putbacks (a putback never
-# exceeds what the customer holds in either order the shelf wrote them, and the cart ends the same).
-_RANK = {"pickup": 1, "putback": 2}
+# exceeds what the customer holds in either order the shelf wrote them, and the cart ends the same),
+# the scale's reading last.
+_RANK = {"pickup": 1, "putback": 2, "weight_change": 3}
 
 
 @dataclass
@@ -73,6 +87,7 @@ class _Partition:
     until: int  # every input event at or before this instant is applied; checkouts up to it committed
     sent_until: int  # checkouts at or before this instant are committed already (a replay sends none)
     starts: dict[str, int]  # input topic -> the offset this partition was (re)started from
+    seen: dict[str, int]  # input topic -> committed offset before which every message was handled
     days: set[date] = field(default_factory=set)  # restored carts' days, priced before any checkout
     inputs: list[tuple[int, int, int, Record, Message]] = field(default_factory=list)
 
@@ -103,10 +118,16 @@ class _Pos:
             output_format=settings.output_format,
             transactional_id=transactional_id(settings, "pos") if settings.exactly_once else None,
         )
-        self.checkpoint = Checkpoint(self.producer, exactly_once=settings.exactly_once)
         self.store = StateStore(state_path(settings, "pos"))
         self.topics = {settings.foot_topic: FOOT_TRAFFIC, settings.shelf_topic: SHELF_EVENTS}
-        self.dead = DeadLetters(self.producer, settings.dlq_topic, "pos", self.metrics, self.topics)
+        self.dead = DeadLetters(
+            self.producer,
+            settings.dlq_topic,
+            "pos",
+            self.metrics,
+            self.topics,
+        )
+        self.checkpoint = Checkpoint(self.producer, self.dead, exactly_once=settings.exactly_once)
         self.decoder = RecordDecoder(settings.schema_registry_url)
         # Static membership: a restarted replica takes its partitions back without a rebalance.
         self.member = GroupMember(
@@ -118,6 +139,7 @@ class _Pos:
         self.partitions: dict[int, _Partition] = {}
         self.parts = 0
         self.pricing: PricingSource | None = None
+        self.customers: Customers | None = None  # once the run's seed is known
         self.restoring = False
         self.assigned: list[TopicPartition] = []
         self.closing = False
@@ -185,7 +207,9 @@ class _Pos:
         rebuilt from the start of its input."""
         names = list(self.topics)
         committed = consumer.committed([TopicPartition(n, number) for n in names], timeout=10)
-        sent_until = max((int(tp.metadata) for tp in committed if tp.metadata), default=-1)
+        # Both topics' offsets carry the same progress: they are committed together.
+        progress = max((Progress.decode(tp.metadata) for tp in committed), key=lambda p: p.until)
+        sent_until = progress.until
         engine = self._engine()
         snapshot = self.store.load(_scope(number))
         if snapshot is not None and snapshot.until <= sent_until and snapshot.until >= 0:
@@ -201,11 +225,13 @@ class _Pos:
             }
             how, until = "input log", -1
         self.log.info("restoring", partition=number, source=how, until=until, committed_until=sent_until)
-        return _Partition(engine, until, sent_until, starts, engine.open_days())
+        return _Partition(engine, until, sent_until, starts, dict(progress.seen), engine.open_days())
 
     def on_revoke(self, _consumer: Consumer, revoked: list[TopicPartition]) -> None:
-        # The open transaction is left alone: a commit under the new group generation includes only the
-        # partitions held then, and one under the old generation is fenced and rewound.
+        # Between steps the open transaction holds only dead letters of what was read since the last
+        # commit: drop them, the next owner reads those messages again. (A commit racing the rebalance
+        # is fenced by the group's generation and rewound.)
+        self.checkpoint.drop_dead_letters()
         self.partitions.clear()
         self.assigned = []
         self.rewind_pending = False
@@ -218,31 +244,56 @@ class _Pos:
 
     # -- input --------------------------------------------------------------------------------------
     def take(self, message: Message) -> None:
-        name, number = str(message.topic()), int(message.partition() or 0)
-        self.gate.consumed(name, number, int(message.offset() or 0))
+        name, number, offset = str(message.topic()), int(message.partition() or 0), int(message.offset() or 0)
         part = self.partitions.get(number)
+        problem: InputError | None = None
+        record: Record | None = None
+        if part is not None:
+            try:
+                record = self.decoder.decode(self.topics[name], name, message.value())
+            except DecodeError as exc:
+                problem = exc
+        self.gate.consumed(
+            name, number, offset
+        )  # after decoding: a RegistryUnavailableError leaves it unread
         if part is None:
             return
+        new = offset >= part.seen.get(name, -1)  # not handled before this replica's last rewind
+        if record is not None:
+            try:
+                self._queue(part, name, record, message, new)
+            except InputError as exc:
+                problem = exc
+            except Exception as exc:  # no input may stop the service, whatever it trips over
+                self.log.error("input not applicable", topic=name, partition=number, error=repr(exc))
+                problem = InputError("unprocessable", f"{type(exc).__name__}: {exc}")
+        if problem is not None and new:
+            self.dead.send(message, problem.reason, problem.detail)
+
+    def _queue(self, part: _Partition, name: str, record: Record, message: Message, new: bool) -> None:
+        """Queues an input for its instant; InputError when it can be none of this run's."""
+        assert self.customers is not None
+        self.customers.key_of(record["customer_id"])
         topic = self.topics[name]
-        try:
-            record = self.decoder.decode(topic, name, message.value())
-            decode_customer_id(record["customer_id"])
-        except DecodeError as exc:
-            self.dead.send(message, exc.reason, exc.detail)
-            return
-        except ValueError as exc:
-            self.dead.send(message, "unknown-customer", str(exc))
-            return
-        event_type = str(record.get("event_type") or topic)
-        self.metrics.consumed.labels(topic=name, event_type=event_type).inc()
         if topic == FOOT_TRAFFIC:
-            ts, rank = record["entry_time"] // 1000, 0
-        elif event_type == "weight_change":
-            return  # the scale's reading: a cart changes with the pickup or putback it follows
+            event_ms, rank = record["entry_time"], 0
+            if record["exit_time"] <= event_ms:
+                raise InputError(
+                    "invalid-session", f"exit {record['exit_time']} is not after entry {event_ms}"
+                )
         else:
-            ts, rank = record["timestamp"] // 1000, _RANK.get(event_type, 3)
+            event_ms, rank = record["timestamp"], _RANK[record["event_type"]]
+        ts = event_ms // 1000
+        if new and ts <= part.sent_until:
+            where = {"topic": name, "partition": message.partition(), "offset": message.offset()}
+            self.log.warning("late input", **where, event_time=iso_utc(ts), progress=iso_utc(part.sent_until))
+            raise late_input(ts, part.sent_until)
         if ts <= part.until:
-            return  # in the restored carts already
+            return  # a replay's input that the restored carts hold already
+        state = self.clock.state(refresh=False)
+        if state is not None and state.end_ms is not None and event_ms >= state.end_ms:
+            raise InputError("after-end", f"event time {iso_utc(ts)} is not before the run's end")
+        self.metrics.consumed.labels(topic=name, event_type=record["event_type"]).inc()
         self.seq += 1
         heapq.heappush(part.inputs, (ts, rank, self.seq, record, message))
 
@@ -265,21 +316,25 @@ class _Pos:
                 out += engine.due(ts - 1)
                 previous = ts
             customer = record["customer_id"]
+            problem: tuple[str, str] | None = None
             try:
                 if "entry_time" in record:
                     self.pricing.ensure(day_date(decode_customer_id(customer).day))
                     engine.open_session(customer, ts, record["exit_time"] // 1000)
                 else:
-                    engine.apply_shelf(
-                        customer, record["event_type"], record["item_id"], record["quantity"] or 0
-                    )
+                    kind, quantity = record["event_type"], record["quantity"] or 0
+                    engine.apply_shelf(customer, kind, record["item_id"], quantity, ts)
             except psycopg2.Error as exc:
                 self.log.warning("postgres unavailable", error=str(exc).strip().splitlines()[0])
                 until = ts - 1
                 break
             except PosInputError as exc:
-                if ts > part.sent_until:  # a replayed partition met it already
-                    self.dead.send(message, exc.reason, str(exc))
+                problem = (exc.reason, str(exc))
+            except Exception as exc:  # no input may stop the service, whatever it trips over
+                self.log.error("input not applicable", customer=customer, error=repr(exc))
+                problem = ("unprocessable", f"{type(exc).__name__}: {exc}")
+            if problem is not None and ts > part.sent_until:  # a replayed partition met it already
+                self.dead.send(message, *problem)
             heapq.heappop(part.inputs)
         out += engine.due(until)
         for checkout in out:
@@ -302,28 +357,34 @@ class _Pos:
             return
         until = min(self.gate.advance(), now_ms // 1000)
         reached = {n: self.apply_until(p, until) for n, p in self.partitions.items() if until > p.until}
-        if not reached:
+        if not reached and not self.dead.pending:
             if self.unpublished:
                 self.publish()
             return
-        offsets = {n: self.offsets(n, self.partitions[n]) for n in reached}
-        commits = [
-            TopicPartition(
-                name, number, offset, str(max(self.partitions[number].sent_until, reached[number]))
-            )
-            for number, by_topic in offsets.items()
-            for name, offset in by_topic.items()
-        ]
-        self.checkpoint.commit(self.consumer, commits)
-        for number, when in reached.items():
+        # Dead letters ride in the open transaction: with some there, every partition commits, moved or
+        # not, or the broker aborts the transaction after transaction.timeout.ms and fences us.
+        numbers = sorted(self.partitions) if self.dead.pending else sorted(reached)
+        commits, steps = [], []
+        for number in numbers:
             part = self.partitions[number]
-            part.until = when
-            part.sent_until = max(part.sent_until, when)
-            by_topic = {f"{name}:{number}": offset for name, offset in offsets[number].items()}
+            when = reached.get(number, part.until)
+            seen = {
+                name: max(part.seen.get(name, -1), self.gate.positions.get((name, number), part.starts[name]))
+                for name in self.topics
+            }
+            progress = Progress(max(part.sent_until, when), seen)
+            offsets = self.offsets(number, part)
+            commits += [TopicPartition(n, number, o, progress.encode()) for n, o in offsets.items()]
+            steps.append((number, when, progress, offsets))
+        self.checkpoint.commit(self.consumer, commits)
+        for number, when, progress, offsets in steps:
+            part = self.partitions[number]
+            part.until, part.sent_until, part.seen = when, progress.until, dict(progress.seen)
+            by_topic = {f"{name}:{number}": offset for name, offset in offsets.items()}
             self.store.save(_scope(number), when, by_topic, part.engine.changes())
         self.unpublished = True
         self.metrics.open_carts.set(sum(p.engine.open_carts for p in self.partitions.values()))
-        self.metrics.clock_lag.set(max(0, now_ms // 1000 - min(reached.values())))
+        self.metrics.clock_lag.set(max(0, now_ms // 1000 - min(p.until for p in self.partitions.values())))
         self.publish()
 
     def publish(self) -> None:
@@ -339,6 +400,10 @@ class _Pos:
             self.pricing = open_pricing(self.settings, self.log)
         if self.pricing is None:
             return False
+        if self.customers is None:
+            state = self.clock.state(refresh=False)
+            assert state is not None
+            self.customers = Customers(run_seed(self.settings, state))
         self.checkpoint.prepare()
         self.checkpoint.begin()
         return True
@@ -365,18 +430,27 @@ class _Pos:
                 if self.rewind_pending:
                     self.runtime.wait(1.0)
                     continue
-            consume_into(self.consumer, self.take, self.log, 2000, self.member.observe)
-            if (fatal := self.member.renew_if_fatal()) is not None:  # its partitions were revoked
-                self.log.warning("group member renewed after a fatal error", error=fatal.str())
-                continue
             try:
+                if not consume_into(self.consumer, self.take, self.log, 2000, self.member.observe):
+                    self.runtime.wait(0.5)  # the registry is away: read those messages again soon
+                if (fatal := self.member.renew_if_fatal()) is not None:  # its partitions were revoked
+                    self.log.warning("group member renewed after a fatal error", error=fatal.str())
+                    continue
                 self.step()
             except CommitFailedError as exc:
-                self.log.warning("step not committed; rewinding", error=str(exc))
-                self.rewind_pending = True
+                self.abandon_step("step not committed; rewinding", exc)
+            except KafkaException as exc:  # a produce or a read refused mid-step: redo it from the commit
+                self.checkpoint.recover(exc)
+                self.abandon_step("kafka error in a step; rewinding", exc)
             except redis.RedisError as exc:
                 self.log.warning("cannot advance", error=str(exc))
                 self.runtime.wait(1.0)
+
+    def abandon_step(self, what: str, exc: Exception) -> None:
+        """The open transaction is gone (aborted, or with its producer): back to the committed state."""
+        self.log.warning(what, error=str(exc))
+        self.dead.aborted()  # the replay sends them again (the transaction is gone already)
+        self.rewind_pending = True
 
     def close(self) -> None:
         self.closing = True

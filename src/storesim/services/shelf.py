@@ -7,6 +7,10 @@ clock have both reached it. After every batch the shelf publishes, per foot_traf
 the instant up to which it has written everything. The committed offset of a partition is the oldest
 session with actions still to come, so a replica that takes a partition over re-reads those sessions and
 skips the actions written already: none lost, none twice.
+
+A foot_traffic message that is no session of this run (undecodable, a stranger's customer, an unknown
+store, an exit before the entry, an entry after the run's end) goes to the dead-letter topic, flushed
+before the offsets past it are committed; no input, and no error applying one, stops the service.
 """
 
 from __future__ import annotations
@@ -20,9 +24,8 @@ from typing import Any
 
 import psycopg2
 import redis
-from confluent_kafka import Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from storesim._keys import decode_customer_id
 from storesim._time import day_date, local_day
 from storesim.engines import Session, ShelfEngine
 from storesim.events import FOOT_TRAFFIC, SHELF_EVENTS, Emitted
@@ -41,9 +44,11 @@ from storesim.services._wiring import (
 from storesim.services.foot_traffic import FOOT_STAGE
 from storesim.settings import ShelfSettings
 from storesim.streaming import (
+    Customers,
     DeadLetters,
     DecodeError,
     EventTimeGate,
+    InputError,
     PricingSource,
     RecordDecoder,
     Watermarks,
@@ -57,19 +62,20 @@ SHELF_APPENDED_STAGE = "shelf-appended"  # written to the Redis stream
 _BATCH = 5000
 
 
-def session_of(record: dict[str, Any], stores: Mapping[int, Store]) -> Session:
-    """The engine's Session of a foot_traffic record; DecodeError when it cannot be one of ours."""
+def session_of(
+    record: dict[str, Any], stores: Mapping[int, Store], customers: Customers, end_ms: int | None = None
+) -> Session:
+    """The engine's Session of a foot_traffic record; InputError when it cannot be one of this run's."""
     customer = record["customer_id"]
-    try:
-        key = decode_customer_id(customer)
-    except ValueError as exc:
-        raise DecodeError("unknown-customer", str(exc)) from None
+    key = customers.key_of(customer)
     if key.store not in stores:
-        raise DecodeError("unknown-store", f"store {key.store} is not one of this run's stores")
+        raise InputError("unknown-store", f"store {key.store} is not one of this run's stores")
     shop = stores[key.store]
     entry, exit_time = record["entry_time"] // 1000, record["exit_time"] // 1000
     if exit_time <= entry:
-        raise DecodeError("invalid-session", f"exit {exit_time} is not after entry {entry}")
+        raise InputError("invalid-session", f"exit {exit_time} is not after entry {entry}")
+    if end_ms is not None and record["entry_time"] >= end_ms:
+        raise InputError("after-end", f"entry {entry} is not before the run's end")
     return Session(
         customer_id=customer,
         key=key,
@@ -138,8 +144,10 @@ class _Shelf:
         self.parts = 0
         self.pricing: PricingSource | None = None
         self.engine: ShelfEngine | None = None
+        self.customers: Customers | None = None
         self.closing = False
-        self.stalled: list[tuple[int, Session, int]] = []  # sessions whose day's discounts are not read yet
+        # Sessions whose day's discounts are not read yet: (partition, session, offset, message).
+        self.stalled: list[tuple[int, Session, int, Message]] = []
         self.held: list[_Held] = []  # sessions of a store not declared here yet
         self.seq = 0
         add_pings(runtime, self.producer, settings, self.clock)
@@ -176,14 +184,28 @@ class _Shelf:
         self.gate.reset({})
         self.log.info("revoked", partitions=[tp.partition for tp in revoked])
 
+    def reread(self) -> None:
+        """Back to the committed offsets of the partitions held (what was read since is read again)."""
+        held = [TopicPartition(tp.topic, tp.partition) for tp in self.consumer.assignment()]
+        self.partitions.clear()
+        self.stalled.clear()
+        self.held.clear()
+        self.dead.aborted()
+        if held:
+            self.on_assign(self.consumer, held)
+
     def _commit(self, asynchronous: bool = True) -> None:
+        if self.dead.pending:  # at least once: the dead letters are out before the offsets past them
+            if self.producer.flush(10):
+                return
+            self.dead.committed()
         offsets = []
         for number, part in self.partitions.items():
             position = self.gate.positions.get((self.settings.kafka_topic_foot, number))
             if position is None:
                 continue
             oldest = min((o for o, n in part.waiting.items() if n), default=position)
-            oldest = min([oldest, *(o for p, _, o in self.stalled if p == number)])
+            oldest = min([oldest, *(o for p, _, o, _ in self.stalled if p == number)])
             oldest = min([oldest, *(h.offset for h in self.held if h.number == number)])
             offsets.append(TopicPartition(self.settings.kafka_topic_foot, number, oldest))
         if offsets:
@@ -198,14 +220,16 @@ class _Shelf:
     # -- input ------------------------------------------------------------------------------------
     def take(self, message: Message) -> None:
         number, offset = int(message.partition() or 0), int(message.offset() or 0)
-        self.gate.consumed(str(message.topic()), number, offset)
         if number not in self.partitions:
+            self.gate.consumed(str(message.topic()), number, offset)
             return
         try:
             record = self.decoder.decode(FOOT_TRAFFIC, self.settings.kafka_topic_foot, message.value())
         except DecodeError as exc:
+            self.gate.consumed(str(message.topic()), number, offset)
             self.dead.send(message, exc.reason, exc.detail)
             return
+        self.gate.consumed(str(message.topic()), number, offset)  # after decoding: see consume_into
         grace = self.settings.unknown_store_grace_seconds if self.stores.follows_file else 0
         self.admit(
             _Held(number, offset, record["entry_time"] // 1000, message, record, time.monotonic() + grace)
@@ -214,16 +238,23 @@ class _Shelf:
     def admit(self, item: _Held) -> None:
         """The session to schedule; held while its store is unknown here and its grace lasts, then
         dead-lettered."""
+        assert self.customers is not None
+        state = self.clock.state(refresh=False)
+        end_ms = state.end_ms if state is not None else None
         try:
-            session = session_of(item.record, self.stores)
-        except DecodeError as exc:
+            session = session_of(item.record, self.stores, self.customers, end_ms)
+        except InputError as exc:
             if exc.reason == "unknown-store" and time.monotonic() < item.deadline:
                 self.held.append(item)
             else:
                 self.dead.send(item.message, exc.reason, exc.detail)
             return
+        except Exception as exc:  # no input may stop the service, whatever it trips over
+            self.log.error("input not applicable", offset=item.offset, error=repr(exc))
+            self.dead.send(item.message, "unprocessable", f"{type(exc).__name__}: {exc}")
+            return
         self.metrics.consumed.labels(topic=self.settings.kafka_topic_foot, event_type="foot_traffic").inc()
-        self.stalled.append((item.number, session, item.offset))
+        self.stalled.append((item.number, session, item.offset, item.message))
 
     def release(self, stores_changed: bool) -> None:
         """Held sessions again, when the stores file changed or a grace ran out."""
@@ -238,7 +269,7 @@ class _Shelf:
         assert self.pricing is not None
         assert self.engine is not None
         waiting, self.stalled = self.stalled, []
-        for i, (number, session, offset) in enumerate(waiting):
+        for i, (number, session, offset, message) in enumerate(waiting):
             try:
                 pricing = self.pricing.ensure(day_date(session.key.day))
             except psycopg2.Error as exc:
@@ -246,7 +277,13 @@ class _Shelf:
                 self.stalled = waiting[i:]
                 return
             part = self.partitions[number]
-            for action in self.engine.actions(session, pricing):
+            try:
+                actions = self.engine.actions(session, pricing)
+            except Exception as exc:  # no input may stop the service, whatever it trips over
+                self.log.error("session not applicable", offset=offset, error=repr(exc))
+                self.dead.send(message, "unprocessable", f"{type(exc).__name__}: {exc}")
+                continue
+            for action in actions:
                 if action.ts <= part.written_until:
                     continue
                 self.seq += 1
@@ -306,7 +343,9 @@ class _Shelf:
         if state is None:
             return False
         if self.engine is None:
-            self.engine = ShelfEngine(run_seed(self.settings, state), self.settings.putback_prob)
+            seed = run_seed(self.settings, state)
+            self.engine = ShelfEngine(seed, self.settings.putback_prob)
+            self.customers = Customers(seed)
         if self.pricing is None:
             self.pricing = open_pricing(self.settings, self.log)
             if self.pricing is None:
@@ -331,9 +370,16 @@ class _Shelf:
                 )
                 subscribed = True
             changed = self.stores.refresh() is not None  # the gate waits for the stores declared now
-            consume_into(self.consumer, self.take, self.log, 1000)
-            self.release(changed)
-            self.schedule()
+            try:
+                if not consume_into(self.consumer, self.take, self.log, 1000):
+                    self.runtime.wait(0.5)  # the registry is away: read those messages again soon
+                self.release(changed)
+                self.schedule()
+            except KafkaException as exc:  # the producer went fatal sending a dead letter
+                self.log.warning("kafka error; reading again from the committed offsets", error=str(exc))
+                self.producer.renew()
+                self.reread()
+                continue
             try:
                 self.step()
             except (redis.RedisError, RuntimeError) as exc:
@@ -350,7 +396,7 @@ class _Shelf:
         safe = self.gate.advance()
         until = min(safe, now_ms // 1000)
         if self.stalled:  # an action of a session still waiting for its discounts may be due
-            until = min(until, min(s.entry for _, s, _ in self.stalled))
+            until = min(until, min(s.entry for _, s, _, _ in self.stalled))
         if self.held:  # nor may the output pass a session that waits for its store
             until = min(until, min(h.entry for h in self.held))
         if until < 0:

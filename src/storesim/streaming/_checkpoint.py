@@ -6,6 +6,9 @@ each offset's metadata, so outputs and progress become visible together or not a
 transactional.id is stable (REPLICA_ID), so a restarted replica fences its killed predecessor's
 unfinished transaction at once; the consumer group metadata sent with the offsets fences a replica
 that lost its partitions in a rebalance (KIP-447).
+
+The stage's dead letters ride in the same transaction (streaming/_dlq.py): they count once a commit
+went through, and are dropped with an aborted transaction, for the replay to send again.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from collections.abc import Callable
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from storesim.kafka._producer import EventProducer
+from storesim.streaming._dlq import DeadLetters
 from storesim.streaming._fencing import Renewals
 
 __all__ = ["Checkpoint", "CommitFailedError"]
@@ -23,13 +27,20 @@ __all__ = ["Checkpoint", "CommitFailedError"]
 _TIMEOUT = 15.0
 
 
+def _fatal(error: KafkaError) -> bool:
+    """A fatal producer: librdkafka says so, or an operation refused because the producer is in its fatal
+    state (code _FATAL, whose own fatal() can be False)."""
+    return bool(error.fatal()) or error.code() == KafkaError._FATAL
+
+
 class CommitFailedError(RuntimeError):
     """The step was not committed (and its transaction aborted): rewind to the last committed state."""
 
 
 class Checkpoint:
-    def __init__(self, producer: EventProducer, *, exactly_once: bool) -> None:
+    def __init__(self, producer: EventProducer, dead: DeadLetters, *, exactly_once: bool) -> None:
         self._producer = producer
+        self._dead = dead
         self.exactly_once = exactly_once
         self._initialised = False
         self._open = False
@@ -59,6 +70,7 @@ class Checkpoint:
                     consumer.commit(offsets=offsets, asynchronous=False)
                 except KafkaException as exc:
                     raise CommitFailedError(f"offset commit failed: {exc}") from exc
+            self._dead.committed()
             return
         raw = self._producer.raw
         group = consumer.consumer_group_metadata()
@@ -88,10 +100,12 @@ class Checkpoint:
         elif error is not None:
             raise error
         self._open = False
+        self._dead.committed()
 
     def abort(self) -> None:
         """Drops the open transaction's outputs (after a failed step). If the broker does not take the
         abort, a new producer with the same transactional.id fences the transaction instead."""
+        self._dead.aborted()
         if self.exactly_once and self._open:
             self._open = False
             try:
@@ -100,7 +114,27 @@ class Checkpoint:
                 self._check_fatal(exc)
                 self._renew()
 
+    def drop_dead_letters(self) -> None:
+        """Between steps the open transaction holds nothing but dead letters (a step commits what it
+        sends): before a rebalance hands its partitions on, they are dropped, for the next owner to send
+        again when it reads those messages."""
+        if self._dead.pending:
+            self.abort()
+
+    def recover(self, exc: KafkaException) -> None:
+        """After a Kafka error in the middle of a step (a produce refused by a producer that went fatal
+        or was fenced, a consumer call that failed): the open transaction is dropped — by a new producer
+        where this one is fatal — so that the caller can rewind to the committed state and redo the step.
+        Raises FencedError when fatal errors keep coming."""
+        error = exc.args[0] if exc.args else None
+        if isinstance(error, KafkaError) and _fatal(error):
+            self._renewals.record(error)
+            self._renew()
+        else:
+            self.abort()
+
     def _renew(self) -> None:
+        self._dead.aborted()
         self._producer.renew()
         self._initialised = self._open = False
 
@@ -125,7 +159,7 @@ class Checkpoint:
         costs the producer: a new one takes over and the step fails. Fatal errors that keep coming mean
         another replica with this REPLICA_ID fences us each time: stop (FencedError)."""
         error = exc.args[0] if exc.args else None
-        if not isinstance(error, KafkaError) or not error.fatal():
+        if not isinstance(error, KafkaError) or not _fatal(error):
             return
         self._renewals.record(error)
         self._renew()

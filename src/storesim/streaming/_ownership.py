@@ -8,8 +8,9 @@ replicas). A store's slot depends on its number alone, so declaring or deleting 
 runs (:meth:`StoreOwnership.set_stores`) moves no other store.
 
 The same partitions carry a stateful stage's per-store progress: its committed offsets there (offset 0)
-hold, in their metadata, how far each store of the partition got, so that a Kafka transaction can commit
-a store's outputs and its progress together, fenced by this group's generation.
+hold, in their metadata, how far each store of the partition got (a Progress: the instant, and the input
+offsets handled), so that a Kafka transaction can commit a store's outputs and its progress together,
+fenced by this group's generation.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from storesim.streaming._member import GroupMember
+from storesim.streaming._progress import Progress
 
 __all__ = ["StoreOwnership"]
 
@@ -104,22 +106,27 @@ class StoreOwnership:
         assert self._slots is not None
         return store % self._slots
 
-    def progress(self, stores: Sequence[int]) -> dict[int, int]:
-        """Each store's committed progress (-1 where none is committed)."""
+    def progress(self, stores: Sequence[int]) -> dict[int, Progress]:
+        """Each store's committed progress (the empty Progress where none is committed)."""
         slots = sorted({self._slot(s) for s in stores})
-        found: dict[int, int] = {}
+        found: dict[int, Progress] = {}
         if slots:
             committed = self.consumer.committed([TopicPartition(self._topic, k) for k in slots], timeout=10)
             for tp in committed:
-                found.update({int(s): int(t) for s, t in json.loads(tp.metadata or "{}").items()})
-        return {s: found.get(s, -1) for s in stores}
+                found.update(
+                    {int(s): Progress.from_json(p) for s, p in json.loads(tp.metadata or "{}").items()}
+                )
+        return {s: found.get(s, Progress()) for s in stores}
 
-    def progress_offsets(self, progress: Mapping[int, int]) -> list[TopicPartition]:
+    def progress_offsets(self, progress: Mapping[int, Progress]) -> list[TopicPartition]:
         """``progress`` (every store of the slots it touches) as offsets to commit on this topic."""
-        by_slot: dict[int, dict[str, int]] = {}
-        for store, until in sorted(progress.items()):
-            by_slot.setdefault(self._slot(store), {})[str(store)] = until
-        return [TopicPartition(self._topic, k, 0, json.dumps(v)) for k, v in sorted(by_slot.items())]
+        by_slot: dict[int, dict[str, object]] = {}
+        for store, reached in sorted(progress.items()):
+            by_slot.setdefault(self._slot(store), {})[str(store)] = reached.as_json()
+        return [
+            TopicPartition(self._topic, k, 0, json.dumps(v, separators=(",", ":")))
+            for k, v in sorted(by_slot.items())
+        ]
 
     def poll(self) -> KafkaError | None:
         """Keeps the membership alive and runs the callbacks; call it from the service's loop. Returns
