@@ -22,6 +22,16 @@
 {{- printf "%s-%s" (include "storesim.fullname" .root) .component | trunc 52 | trimSuffix "-" }}
 {{- end }}
 
+{{/*
+The setup Job's name: "<fullname>-setup-<revision>-<hash>", the hash the first 8 hex digits of the Job's
+spec (its argument `spec`), the prefix cut to keep the whole a label value (63 characters).
+*/}}
+{{- define "storesim.setupJobName" -}}
+{{- $suffix := printf "-%d-%s" (int .root.Release.Revision) (sha256sum .spec | trunc 8) }}
+{{- $prefix := include "storesim.componentName" (dict "root" .root "component" "setup") }}
+{{- printf "%s%s" ($prefix | trunc (int (sub 63 (len $suffix))) | trimSuffix "-") $suffix }}
+{{- end }}
+
 {{/* Selector labels: stable across upgrades, so never the chart version. */}}
 {{- define "storesim.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "storesim.name" .root }}

@@ -33,6 +33,12 @@ class ServiceSet:
     # Once the services asked for are up: writes the clients' settings, and says where (None: nothing to say).
     settings: Callable[[Layout, Sequence[str]], Path | None]
     in_order: bool = False  # start one by one in the definitions' order (stop in reverse), not all at once
+    # Hooks of scripts/cluster, which changes the machine around its processes: before the first service
+    # starts; before the first one stops (while all still run); after the last one stopped.
+    layout: Callable[[Path], Layout] = Layout.load
+    prepare: Callable[[Layout], None] | None = None
+    before_stop: Callable[[Layout], None] | None = None
+    after_stop: Callable[[Layout], None] | None = None
 
 
 def _write_env(layout: Layout, names: Sequence[str]) -> Path:
@@ -116,6 +122,8 @@ def _bring_up(layout: Layout, service: Service) -> str:
 def up(layout: Layout, names: Sequence[str], services: ServiceSet = STACK) -> int:
     services.install(layout, names)
     began = time.monotonic()
+    if services.prepare is not None:
+        services.prepare(layout)
 
     def bring_up(name: str) -> str:
         return _bring_up(layout, services.definitions[name])
@@ -147,6 +155,8 @@ def down(layout: Layout, names: Sequence[str], services: ServiceSet = STACK) -> 
         )
 
     failed = False
+    if services.before_stop is not None:
+        services.before_stop(layout)
     if services.in_order:  # the reverse of `up`'s order: a service stops before those it needs
         outcomes = _in_turn(list(reversed(names)), stop, stop_at_failure=False)
     else:
@@ -154,6 +164,8 @@ def down(layout: Layout, names: Sequence[str], services: ServiceSet = STACK) -> 
     for name, outcome in outcomes.items():
         failed |= isinstance(outcome, BaseException)
         log(f"{name}: {outcome}")
+    if services.after_stop is not None:
+        services.after_stop(layout)
     return 1 if failed else 0
 
 
@@ -204,7 +216,7 @@ def main(argv: Sequence[str], repo: Path, services: ServiceSet = STACK) -> int:
         if command == "status":
             sub.add_argument("--json", action="store_true", help="print the statuses as JSON")
     args = parser.parse_args(argv)
-    layout = Layout.load(repo)
+    layout = services.layout(repo)
     names: list[str] = args.only
     try:
         if args.command == "install":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import sys
 from dataclasses import dataclass
@@ -18,7 +19,19 @@ APICURIO_VERSION = "3.0.9"
 # parent pom, which Maven Central lacks for apicurio-registry-app 3.0.9.
 DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:2.8"
 
-HOST = "127.0.0.1"
+
+def _host() -> str:
+    """The address every service listens on and advertises: loopback, or (STORESIM_STACK_HOST) another local
+    address, e.g. the cluster node's, so that pods reach a second instance of the stack."""
+    raw = os.environ.get("STORESIM_STACK_HOST", "").strip() or "127.0.0.1"
+    try:
+        ipaddress.IPv4Address(raw)
+    except ValueError:
+        raise SystemExit(f"stack: STORESIM_STACK_HOST={raw!r} is not an IPv4 address") from None
+    return raw
+
+
+HOST = _host()
 PG_USER = "bdt_user"
 PG_PASSWORD = "bdt_password"
 PG_DB = "smart_shelf"
@@ -58,7 +71,7 @@ def env_port(variable: str, default: int) -> int:
 
 @dataclass(frozen=True)
 class Layout:
-    """Where the stack keeps its downloads (cache) and its state (<repo>/.stack)."""
+    """Where the stack keeps its downloads (cache) and its state (<repo>/<state_name>)."""
 
     repo: Path
     cache: Path
@@ -68,6 +81,8 @@ class Layout:
     redis_port: int
     pg_port: int
     prometheus_port: int
+    # Relative to the repository: .stack, or STORESIM_STACK_STATE for a second instance of the stack.
+    state_name: str = ".stack"
 
     @classmethod
     def load(cls, repo: Path) -> Layout:
@@ -81,11 +96,12 @@ class Layout:
             redis_port=_port("redis"),
             pg_port=_port("postgres"),
             prometheus_port=_port("prometheus"),
+            state_name=os.environ.get("STORESIM_STACK_STATE", "").strip() or ".stack",
         )
 
     @property
     def state(self) -> Path:
-        return self.repo / ".stack"
+        return self.repo / self.state_name
 
     @property
     def kafka_home(self) -> Path:

@@ -2,8 +2,9 @@
 
 etcd is Debian's etcd-server, unpacked into the cache (not installed: a package install would also start
 the distribution's etcd.service on a machine with systemd). kube-apiserver is built once from the
-k8s.io/kubernetes Go module pinned in kube/apiserver/go.mod, stamped with its version as Kubernetes' own
-build does: an unstamped binary says v0.0.0, which fails helm's `kubeVersion` checks.
+k8s.io/kubernetes Go module pinned in kube/kubernetes/go.mod, in one `go build` with the commands of
+scripts/cluster's node, stamped with its version as Kubernetes' own build does: an unstamped binary says
+v0.0.0, which fails helm's `kubeVersion` checks.
 
 There is no kube-controller-manager, scheduler or kubelet: objects are stored and validated, nothing runs.
 So no namespace gets its `default` ServiceAccount, and the ServiceAccount admission plugin, which rejects a
@@ -40,7 +41,8 @@ ETCD_DEB_VERSION = "3.4.23-4+b4"
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
 ADMIN_USER = "storesim-admin"  # in system:masters: every RBAC check passes
-KUBE_APISERVER = "k8s.io/kubernetes/cmd/kube-apiserver"
+# Built together: kube-apiserver for scripts/kube, all of them for scripts/cluster's node.
+COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "kubectl")
 # As Kubernetes' release build (hack/lib/golang.sh, not a debug build): no symbols, fewer dependencies.
 BUILD_TAGS = "selinux,notest,grpcnotrace"
 # hack/lib/version.sh stamps both: client-go's copy is what the binary's own clients report.
@@ -60,11 +62,11 @@ def _apiserver_port() -> int:
 
 
 def module_dir(layout: Layout) -> Path:
-    return layout.repo / "kube" / "apiserver"
+    return layout.repo / "kube" / "kubernetes"
 
 
 def kubernetes_version(layout: Layout) -> str:
-    """The k8s.io/kubernetes version that kube/apiserver/go.mod requires, e.g. v1.34.10."""
+    """The k8s.io/kubernetes version that kube/kubernetes/go.mod requires, e.g. v1.34.10."""
     text = (module_dir(layout) / "go.mod").read_text()
     found = re.search(r"^\s*(?:require\s+)?k8s\.io/kubernetes\s+(v\d+\.\d+\.\d+)\b", text, re.MULTILINE)
     if found is None:
@@ -72,8 +74,12 @@ def kubernetes_version(layout: Layout) -> str:
     return found.group(1)
 
 
+def kubernetes_binary(layout: Layout, command: str) -> Path:
+    return layout.cache / f"kubernetes-{kubernetes_version(layout)}" / command
+
+
 def apiserver_binary(layout: Layout) -> Path:
-    return layout.cache / f"kube-apiserver-{kubernetes_version(layout)}" / "kube-apiserver"
+    return kubernetes_binary(layout, "kube-apiserver")
 
 
 def etcd_binary(layout: Layout) -> Path:
@@ -132,17 +138,17 @@ def _version_ldflags(version: str, build_date: str) -> list[str]:
     return [f"-X {package}.{key}={value}" for package in VERSION_PACKAGES for key, value in stamps.items()]
 
 
-def build_apiserver(layout: Layout) -> None:
-    """`go build` of kube-apiserver into <cache>/kube-apiserver-<version>.partial, then renamed: a build
-    cut short is never taken for a finished one."""
-    binary = apiserver_binary(layout)
+def build_kubernetes(layout: Layout) -> None:
+    """One `go build` of every command in COMMANDS into <cache>/kubernetes-<version>.partial, then renamed:
+    a build cut short is never taken for a finished one, and the packages they share compile once."""
     version = kubernetes_version(layout)
-    if os.access(binary, os.X_OK):
-        log(f"kube-apiserver {version}: cached in {binary.parent}")
+    directory = kubernetes_binary(layout, "kube-apiserver").parent
+    if all(os.access(directory / command, os.X_OK) for command in COMMANDS):
+        log(f"kubernetes {version}: cached in {directory}")
         return
     _require("go")
     started = time.monotonic()
-    log(f"kube-apiserver {version}: building from its Go module (6-8 minutes on 2 cores the first time)")
+    log(f"kubernetes {version}: building {', '.join(COMMANDS)} from the Go module (10-20 minutes on 2 cores)")
     module = module_dir(layout)
     env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false"}
     listed = subprocess.run(
@@ -158,19 +164,25 @@ def build_apiserver(layout: Layout) -> None:
     # The release's own time, not the clock's: the same go.mod builds the same binary.
     build_date = json.loads(listed.stdout)["Time"].replace("+00:00", "Z")
     ldflags = " ".join([*_version_ldflags(version, build_date), "-s", "-w"])
-    partial = binary.parent.with_name(binary.parent.name + ".partial")
+    partial = directory.with_name(directory.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    build = ["go", "build", "-trimpath", "-tags", BUILD_TAGS, f"-ldflags=all={ldflags}"]
-    _run([*build, "-o", str(partial / "kube-apiserver"), KUBE_APISERVER], "go build", cwd=module, env=env)
-    stamped = subprocess.run(
-        [str(partial / "kube-apiserver"), "--version"], capture_output=True, text=True, check=False
-    )
-    if stamped.stdout.strip() != f"Kubernetes {version}":
-        raise SystemExit(f"stack: the built kube-apiserver says {stamped.stdout.strip()!r}, not {version}")
-    shutil.rmtree(binary.parent, ignore_errors=True)
-    partial.rename(binary.parent)
-    log(f"kube-apiserver {version}: built into {binary} ({time.monotonic() - started:.1f}s)")
+    build = ["go", "build", "-trimpath", "-tags", BUILD_TAGS, f"-ldflags=all={ldflags}", "-o", f"{partial}/"]
+    packages = [f"k8s.io/kubernetes/cmd/{command}" for command in COMMANDS]
+    _run([*build, *packages], "go build", cwd=module, env=env)
+    for command in COMMANDS:
+        asked = ["version", "--client"] if command == "kubectl" else ["--version"]
+        stamped = subprocess.run(
+            [str(partial / command), *asked], capture_output=True, text=True, check=False
+        )
+        said = stamped.stdout.strip()
+        if not said.startswith(("Kubernetes ", "Client Version: ")) or not said.splitlines()[0].endswith(
+            version
+        ):
+            raise SystemExit(f"stack: the built {command} says {said!r}, not {version}")
+    shutil.rmtree(directory, ignore_errors=True)
+    partial.rename(directory)
+    log(f"kubernetes {version}: built into {directory} ({time.monotonic() - started:.1f}s)")
 
 
 def install(layout: Layout, names: Sequence[str]) -> None:
@@ -179,7 +191,7 @@ def install(layout: Layout, names: Sequence[str]) -> None:
         install_etcd(layout)
     if "kube-apiserver" in names:
         _require("openssl")  # the ServiceAccount token signing key
-        build_apiserver(layout)
+        build_kubernetes(layout)
 
 
 # --- etcd: one member, client and peer URLs on loopback -------------------------------------------------

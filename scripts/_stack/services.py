@@ -139,6 +139,9 @@ def _launch_redis(layout: Layout) -> subprocess.Popen[bytes]:
     if binary is None:
         raise StackError("redis: redis-server is not installed (run `scripts/stack install`)")
     argv = [binary, "--port", str(layout.redis_port), "--bind", HOST, "--save", "", "--appendonly", "no"]
+    if HOST != "127.0.0.1":
+        # Protected mode refuses clients from any address but loopback's; here they are the cluster's pods.
+        argv += ["--protected-mode", "no"]
     return procs.spawn(layout, "redis", [*argv, "--daemonize", "no", "--dir", str(state)], cwd=state)
 
 
@@ -187,6 +190,11 @@ def _launch_postgres(layout: Layout) -> subprocess.Popen[bytes]:
             )
         if initialised.returncode != 0:
             raise StackError(f"postgres: initdb failed:\n{procs.log_tail(layout, 'postgres')}")
+        if HOST != "127.0.0.1":
+            # initdb lets in loopback clients only; on another address (the cluster node's) the clients are
+            # pods, from the pod range. It listens on HOST alone, and asks every client for the password.
+            with (data / "pg_hba.conf").open("a") as hba:
+                hba.write("host all all 0.0.0.0/0 scram-sha-256\n")
     argv = [_pg_tool("postgres"), "-D", str(data), "-p", str(layout.pg_port)]
     argv += ["-c", f"listen_addresses={HOST}", "-c", f"unix_socket_directories={sockets}"]
     return procs.spawn(layout, "postgres", argv, cwd=root, user=user)

@@ -26,8 +26,8 @@ pytestmark = pytest.mark.timeout(45 * 60)
 
 
 def pinned_version() -> str:
-    """The k8s.io/kubernetes version that kube/apiserver/go.mod builds."""
-    text = (REPO / "kube" / "apiserver" / "go.mod").read_text()
+    """The k8s.io/kubernetes version that kube/kubernetes/go.mod builds."""
+    text = (REPO / "kube" / "kubernetes" / "go.mod").read_text()
     found = re.search(r"^\s*(?:require\s+)?k8s\.io/kubernetes\s+(v\d+\.\d+\.\d+)\b", text, re.MULTILINE)
     assert found is not None
     return found.group(1)

@@ -5,6 +5,7 @@ and values.schema.json rejecting wrong types and unknown keys."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from tests.k8s.chart import (
     CI_VALUES,
     CONTROLLER,
     INFRASTRUCTURE,
+    RELEASE,
     SIMULATORS,
     component_of,
     env_of,
@@ -23,6 +25,7 @@ from tests.k8s.chart import (
     of_kind,
     pod_specs,
     render,
+    render_upgrade,
     template_args,
     workload,
 )
@@ -31,6 +34,7 @@ from storesim_dataloader._files import INVENTORY_PARQUET, WEEKLY_DISCOUNTS_PARQU
 
 CASES = [(), *[(path,) for path in CI_VALUES]]
 IDS = ["default", *[path.stem for path in CI_VALUES]]
+FULLNAME = f"{RELEASE}-storesim"
 SELECTOR_LABELS = {"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component"}
 
 
@@ -152,15 +156,78 @@ def test_the_parquet_files_come_from_the_init_container_into_a_read_only_data_mo
     assert env["DISCOUNT_PARQUET_PATH"] == f"/data/{WEEKLY_DISCOUNTS_PARQUET}"
 
 
-def test_the_setup_job_is_a_post_install_and_post_upgrade_hook_in_order() -> None:
-    (job,) = of_kind(render(), "Job")
-    assert job["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+def _setup_job(objects: list[Any]) -> Any:
+    (job,) = of_kind(objects, "Job")
+    assert component_of(job) == "setup"
+    return job
+
+
+def _hook_annotations(o: Any) -> dict[str, str]:
+    annotations = o["metadata"].get("annotations") or {}
+    return {k: v for k, v in annotations.items() if k.startswith("helm.sh/hook")}
+
+
+def test_the_setup_job_is_a_plain_object_of_the_release_in_order() -> None:
+    """Not a hook, so that `helm install --wait --wait-for-jobs` creates it with the services (which are
+    not ready until it has run) and waits for it; never deleting itself, since it is a release object."""
+    job = _setup_job(render())
+    assert _hook_annotations(job) == {}
+    assert (job["spec"]["backoffLimit"], job["spec"]["activeDeadlineSeconds"]) == (10, 900)
+    assert "ttlSecondsAfterFinished" not in job["spec"]
     spec = job["spec"]["template"]["spec"]
+    assert spec["restartPolicy"] == "OnFailure"
     steps = [c["args"] for c in [*spec["initContainers"], *spec["containers"]]]
     assert steps == [
         ["topics", "create"],
         ["schemas", "register"],
         ["load-postgres", "--data", "/opt/storesim-data"],
+    ]
+
+
+def test_the_setup_job_is_named_after_the_revision_and_its_spec() -> None:
+    """A Job's pod template is immutable: each revision creates its own Job (helm deletes the previous
+    one, which the new manifest lacks), and so does each change of its spec where every render is
+    revision 1 (Argo CD). Nothing else is named after the revision."""
+    first = render()
+    job = _setup_job(first)
+    name = job["metadata"]["name"]
+    assert re.fullmatch(rf"{FULLNAME}-setup-1-[0-9a-f]{{8}}", name), name
+    upgrade = render_upgrade(4)
+    assert upgrade.revision == 5
+    upgraded = _setup_job(upgrade.objects)
+    assert upgraded["spec"] == job["spec"]
+    assert upgraded["metadata"]["name"] == name.replace("-setup-1-", "-setup-5-")
+    others = {(o["kind"], o["metadata"]["name"]) for o in first if o["kind"] != "Job" and o["kind"] != "Pod"}
+    assert {(o["kind"], o["metadata"]["name"]) for o in upgrade.objects if o["kind"] != "Job"} == others
+
+    retagged = _setup_job(render(sets=("image.tag=0.2.0",)))["metadata"]["name"]
+    assert retagged.startswith(f"{FULLNAME}-setup-1-")
+    assert retagged != name
+    unchanged = _setup_job(render(sets=("components.shelf.replicas=2",)))["metadata"]["name"]
+    assert unchanged == name
+
+
+def test_a_long_release_name_keeps_the_setup_job_name_a_label_value() -> None:
+    long_name = "x" * 63
+    name = _setup_job(render(sets=(f"fullnameOverride={long_name}",)))["metadata"]["name"]
+    assert len(name) <= 63
+    assert re.fullmatch(r"x+-1-[0-9a-f]{8}", name), name
+    upgraded = _setup_job(render_upgrade(99, (f"fullnameOverride={long_name}",)).objects)
+    assert len(upgraded["metadata"]["name"]) <= 63
+    assert re.fullmatch(r"x+-100-[0-9a-f]{8}", upgraded["metadata"]["name"])
+
+
+@pytest.mark.parametrize("values", CASES, ids=IDS)
+def test_nothing_but_the_helm_test_pod_is_a_hook(values: tuple[Path, ...]) -> None:
+    """A hook would keep `helm install --wait` from running it until the release is ready."""
+    hooks = [o for o in render(values) if _hook_annotations(o)]
+    assert [(o["kind"], _hook_annotations(o)["helm.sh/hook"]) for o in hooks] == [("Pod", "test")]
+
+
+def test_an_upgrade_runs_no_hook_but_helm_test() -> None:
+    hooks = render_upgrade(1).hooks
+    assert [(h["kind"], h["events"], h["path"]) for h in hooks] == [
+        ("Pod", ["test"], "storesim/templates/tests/topics-test.yaml")
     ]
 
 

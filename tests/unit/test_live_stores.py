@@ -68,6 +68,22 @@ def test_a_missing_file_is_no_store_until_it_appears(tmp_path: Path) -> None:
     assert stores.declared
     assert change is not None
     assert change.added == {4}
+    assert change.appeared  # the run's own stores, from its start: not stores added just now
+    write(path, {"storeId": "STORE-004"}, {"storeId": "STORE-005"})
+    later = stores.refresh(force=True)
+    assert later is not None
+    assert later.added == {5}
+    assert not later.appeared
+
+
+def test_a_file_there_from_the_start_never_appears(tmp_path: Path) -> None:
+    path = tmp_path / "stores.json"
+    write(path, {"storeId": "STORE-001"})
+    stores = live(path)
+    write(path, {"storeId": "STORE-001"}, {"storeId": "STORE-002"})
+    change = stores.refresh(force=True)
+    assert change is not None
+    assert not change.appeared
 
 
 def test_a_store_declared_a_moment_ago_is_found_before_the_next_poll(tmp_path: Path) -> None:

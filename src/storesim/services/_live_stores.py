@@ -33,6 +33,10 @@ class StoresChange:
     added: frozenset[int]
     removed: frozenset[int]
     changed: frozenset[int]  # still declared, with other attributes
+    # The file's first version, after it was missing since the service started (the controller writes the
+    # ConfigMap after the pods start): its stores are the run's, from the clock's start, not stores added
+    # at the current instant.
+    appeared: bool = False
 
 
 class LiveStores(Mapping[int, Store]):
@@ -49,6 +53,7 @@ class LiveStores(Mapping[int, Store]):
         self._catalogue = self._reported = settings.stores
         self._retired: dict[int, Store] = {}
         self._bytes = self._read_bytes()
+        self._awaiting_file = not self.declared
         self._checked = time.monotonic()
         self.rejected = 0  # versions of the file that were not valid
 
@@ -116,12 +121,15 @@ class LiveStores(Mapping[int, Store]):
             added=frozenset(after - before),
             removed=frozenset(before - after),
             changed=frozenset(n for n in before & after if old[n] != new[n]),
+            appeared=self._awaiting_file,
         )
+        self._awaiting_file = False
         self._log.info(
             "stores file changed",
             stores=list(new.numbers),
             added=sorted(change.added),
             removed=sorted(change.removed),
             changed=sorted(change.changed),
+            appeared=change.appeared,
         )
         return change

@@ -150,11 +150,13 @@ class _FootTraffic:
         self.log.info("stores revoked", stores=sorted(gone))
 
     def follow_stores(self, clock_now: int) -> None:
-        """Takes in a new STORES_FILE: a store declared now starts at ``clock_now``."""
+        """Takes in a new STORES_FILE: a store declared now starts at ``clock_now``; the stores of a file that
+        only now appeared are the run's own, from its start (as if the file had been there all along)."""
         change = self.stores.refresh()
         if change is None:
             return
-        self.joined.update(dict.fromkeys(change.added, clock_now))
+        if not change.appeared:
+            self.joined.update(dict.fromkeys(change.added, clock_now))
         self.ownership.set_stores(self.stores.numbers)
 
     def step(self) -> None:

@@ -1,0 +1,117 @@
+"""A release of the chart on the test cluster, in external mode against the node's stack.
+
+Each release gets its own namespace, topic names, Redis stream and SIM_NAMESPACE, so releases in one
+session never read each other's events. Installed the way a user (or Argo CD) does: `helm install --wait
+--wait-for-jobs`, which returns only once every pod is Ready and the setup Job has completed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from storesim.events import TOPICS
+from tests.cluster.kube import CHART, Cluster
+
+NAME = "storesim"
+# The chart's topic keys (values.topics) for each of storesim's seven topics.
+TOPIC_KEYS = {
+    "foot_traffic": "footTraffic",
+    "foot_traffic_realistic": "footTrafficRealistic",
+    "shelf_events": "shelfEvents",
+    "pos_transactions": "posTransactions",
+    "pos_events": "posEvents",
+    "transactions": "transactions",
+    "refunds": "refunds",
+}
+assert set(TOPIC_KEYS) == set(TOPICS)
+
+
+def merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` laid over it, maps merged key by key (as helm merges values files)."""
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = (
+            merge(out[key], value) if isinstance(value, Mapping) and isinstance(out.get(key), dict) else value
+        )
+    return out
+
+
+@dataclass
+class Release:
+    cluster: Cluster
+    stack: dict[str, str]
+    images: dict[str, dict[str, str]]
+    workdir: Path
+    run: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    uninstalled: bool = False
+
+    @property
+    def namespace(self) -> str:
+        return f"storesim-{self.run}"
+
+    @property
+    def names(self) -> dict[str, str]:
+        """The Kafka topic of each of storesim's topics, as the release names them."""
+        return {topic: f"{topic}.{self.run}" for topic in TOPICS}
+
+    @property
+    def dlq(self) -> str:
+        return f"storesim.dlq.{self.run}"
+
+    def values(self, extra: Mapping[str, Any]) -> dict[str, Any]:
+        host, port = self.stack["KAFKA_BROKER"], self.stack["PG_PORT"]
+        topics: dict[str, Any] = {TOPIC_KEYS[t]: name for t, name in self.names.items()}
+        topics |= {"deadLetters": self.dlq, "storeControl": f"storesim.stores.{self.run}"}
+        topics |= {"shelfRedisStream": f"shelf_events.{self.run}", "partitions": 3}
+        base: dict[str, Any] = {
+            "image": {**self.images["storesim"], "pullPolicy": "Never"},
+            "dataLoaderImage": {**self.images["storesim-data-loader"], "pullPolicy": "Never"},
+            "common": {"env": {"SIM_NAMESPACE": f"test-{self.run}"}},
+            "topics": topics,
+            "kafka": {"bundled": False, "external": {"bootstrapServers": host}},
+            "schemaRegistry": {"bundled": False, "external": {"url": self.stack["SCHEMA_REGISTRY_URL"]}},
+            "redis": {
+                "bundled": False,
+                "external": {"host": self.stack["REDIS_HOST"], "port": int(self.stack["REDIS_PORT"])},
+            },
+            "postgres": {
+                "bundled": False,
+                "external": {"host": self.stack["PG_HOST"], "port": int(port)},
+                "user": self.stack["PG_USER"],
+                "password": self.stack["PG_PASS"],
+                "database": self.stack["PG_DB"],
+            },
+        }
+        return merge(base, extra)
+
+    def install(self, extra: Mapping[str, Any], timeout: str = "10m") -> None:
+        path = self.workdir / f"values-{self.run}.json"
+        path.write_text(json.dumps(self.values(extra), indent=2))
+        args = ["install", NAME, str(CHART), "--namespace", self.namespace, "--create-namespace"]
+        done = self.cluster.helm(
+            *args, "--values", str(path), "--wait", "--wait-for-jobs", "--timeout", timeout
+        )
+        assert done.returncode == 0, f"helm install: {done.stderr.strip()}\n{self.describe()}"
+
+    def describe(self) -> str:
+        """What a person would look at when an install hangs: the pods and the namespace's recent events."""
+        pods = self.cluster.try_kubectl("-n", self.namespace, "get", "pods", "-o", "wide").stdout
+        events = self.cluster.try_kubectl(
+            "-n", self.namespace, "get", "events", "--sort-by=.lastTimestamp"
+        ).stdout
+        return f"{pods}\n{events[-6000:]}"
+
+    def uninstall(self) -> None:
+        """`helm uninstall --wait`, once: a second call (a test already uninstalled) does nothing."""
+        if self.uninstalled:
+            return
+        done = self.cluster.helm(
+            "uninstall", NAME, "--namespace", self.namespace, "--wait", "--timeout", "5m"
+        )
+        assert done.returncode == 0, f"helm uninstall: {done.stderr.strip()}"
+        self.uninstalled = True
