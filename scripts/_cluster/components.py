@@ -21,7 +21,6 @@ from _stack.services import Service
 from . import pki
 from .addons import CLUSTER_DNS, CLUSTER_DOMAIN, PAUSE_IMAGE
 from .config import (
-    API_SERVICE_IP,
     APISERVER_PORT,
     BRIDGE,
     CLUSTER_RANGE,
@@ -60,9 +59,11 @@ def _dir(layout: Layout, name: str) -> Path:
 
 
 def https_status(url: str, ca: Path, client: str | None = None, timeout: float = 2.0) -> int | None:
-    """The status of GET `url`, the server checked against `ca` (None: not checked), as `client` (a pki
-    client name) or anonymously."""
-    context = ssl.create_default_context(cafile=str(ca)) if ca.exists() else ssl._create_unverified_context()
+    """The status of GET `url`, the server checked against `ca`, as `client` (a pki client name) or
+    anonymously; None while there is no answer (or no CA yet)."""
+    if not ca.exists():
+        return None
+    context = ssl.create_default_context(cafile=str(ca))
     if client is not None:
         directory = ca.parent
         context.load_cert_chain(str(directory / f"{client}.crt"), str(directory / f"{client}.key"))
@@ -78,7 +79,9 @@ def https_status(url: str, ca: Path, client: str | None = None, timeout: float =
 def _local_healthz(port: int) -> bool:
     """The serving certificate of controller-manager and scheduler is self-signed: /healthz is not checked
     against a CA, only asked on loopback."""
-    context = ssl._create_unverified_context()
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
     try:
         with urllib.request.urlopen(
             f"https://{LOOPBACK}:{port}/healthz", timeout=2, context=context
@@ -385,4 +388,4 @@ COMPONENTS = {
         deadline=120,
     ),
 }
-__all__ = ["API_SERVICE_IP", "COMPONENTS", "binary", "ctr", "https_status"]
+__all__ = ["COMPONENTS", "binary", "ctr", "https_status"]

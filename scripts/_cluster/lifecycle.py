@@ -25,7 +25,6 @@ from _stack.install import _require, _run
 from . import addons, host
 from .components import COMPONENTS, binary, ctr
 from .config import (
-    API_SERVICE_IP,
     CONTAINERD_SOCKET,
     IMAGE_PACKAGES,
     NODE_NAME,
@@ -203,4 +202,4 @@ CLUSTER = ServiceSet(
     before_stop=drain,
     after_stop=teardown,
 )
-__all__ = ["API_SERVICE_IP", "CLUSTER", "import_images", "kubectl", "volume_dir"]
+__all__ = ["CLUSTER", "import_images", "kubectl", "volume_dir"]

@@ -41,6 +41,21 @@ def merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+SIMULATORS = ("clock", "foot-traffic", "shelf", "redis-kafka-bridge", "register", "ledger")
+
+
+def small_requests() -> dict[str, Any]:
+    """CPU requests of a few millicores: the node has 2 cores, and a test scales the shelf and the POS to
+    three replicas each; the scheduler must place them all (the limits stay as the chart has them)."""
+    small = {"requests": {"cpu": "10m", "memory": "64Mi"}}
+    return {
+        "components": {name: {"resources": small} for name in SIMULATORS},
+        "pos": {"resources": small},
+        "operator": {"resources": small},
+        "setup": {"resources": small},
+    }
+
+
 @dataclass
 class Release:
     cluster: Cluster
@@ -87,7 +102,7 @@ class Release:
                 "database": self.stack["PG_DB"],
             },
         }
-        return merge(base, extra)
+        return merge(merge(base, small_requests()), extra)
 
     def install(self, extra: Mapping[str, Any], timeout: str = "10m") -> None:
         path = self.workdir / f"values-{self.run}.json"

@@ -253,6 +253,18 @@ def test_upgrade_changes_replicas_env_and_stores_in_place(
     )
     after = read(admin, namespace, "Deployment", "apps/v1", name)
     assert after["spec"]["replicas"] == 3
+    # Revision 2's setup Job, a new object (a Job's template is immutable); revision 1's deleted by helm.
+    (first_job,) = [o["metadata"]["name"] for o in objects if o["kind"] == "Job"]
+    (second_job,) = [
+        o["metadata"]["name"] for o in manifest(kube, helm_home, namespace) if o["kind"] == "Job"
+    ]
+    assert second_job == first_job.replace("-setup-1-", "-setup-2-")
+    assert read(admin, namespace, "Job", "batch/v1", second_job) is not None
+    assert wait_until(lambda: read(admin, namespace, "Job", "batch/v1", first_job) is None, None, 30)
+    hooks = [
+        doc for doc in yaml.safe_load_all(helm(kube, helm_home, namespace, "get", "hooks", RELEASE)) if doc
+    ]
+    assert [(h["kind"], h["metadata"]["annotations"]["helm.sh/hook"]) for h in hooks] == [("Pod", "test")]
     assert after["metadata"]["generation"] > before["metadata"]["generation"]
     assert container_env(after) == {**container_env(before), "DAILY_CUSTOMERS": "500"}
     # The pod template changed by that variable alone: a rollout of new pods, nothing else about them.

@@ -6,19 +6,12 @@ from __future__ import annotations
 
 import json
 import urllib.request
-import uuid
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Consumer
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.avro import AvroDeserializer
-from confluent_kafka.serialization import MessageField, SerializationContext
 
-from storesim._keys import decode_customer_id
 from storesim.operator import GROUP, PLURAL, VERSION
 from storesim.world import StoreSpec, write_stores_file
 from tests.integration.chain import Chain
@@ -34,52 +27,12 @@ from tests.integration.controller_helpers import (
 )
 from tests.integration.helpers import wait_until
 from tests.integration.runs import backfill
+from tests.integration.tally import Tally
 
 # One simulated day in 36 s, for five days: long enough for a store to come, and another to go.
 PACED = {"CLOCK_MODE": "paced", "TIME_SCALE": "2400", "SIM_END": "2025-04-02T00:00:00+00:00"}
 FIRST = [{"storeId": "STORE-001", "dailyCustomers": 300}, {"storeId": "STORE-002", "dailyCustomers": 300}]
 JOINING = {"storeId": "STORE-005", "city": "Tromsø", "timezone": "UTC", "dailyCustomers": 300}
-
-
-class Tally:
-    """Sessions per store (foot_traffic) and ledger transactions per store, read as they arrive."""
-
-    def __init__(self, stack: dict[str, str], foot: str, transactions: str) -> None:
-        self.foot, self.transactions = foot, transactions
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": stack["KAFKA_BROKER"],
-                "group.id": f"test-{uuid.uuid4()}",
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-            }
-        )
-        self.consumer.subscribe([foot, transactions])
-        self.decode = AvroDeserializer(SchemaRegistryClient({"url": stack["SCHEMA_REGISTRY_URL"]}))
-        self.sessions: Counter[int] = Counter()
-        self.sales: Counter[str] = Counter()
-        self.entries: dict[int, list[int]] = {}  # store -> entry instants (UTC seconds)
-
-    def read(self) -> Tally:
-        """Everything that has arrived by now."""
-        while (message := self.consumer.poll(0.2)) is not None:
-            if message.error():
-                continue
-            topic = str(message.topic())
-            record: dict[str, Any] = self.decode(
-                message.value(), SerializationContext(topic, MessageField.VALUE)
-            )
-            if topic == self.foot:
-                number = decode_customer_id(str(record["customer_id"])).store
-                self.sessions[number] += 1
-                self.entries.setdefault(number, []).append(int(record["entry_time"].timestamp()))
-            else:
-                self.sales[str(record["store_id"])] += 1
-        return self
-
-    def close(self) -> None:
-        self.consumer.close()
 
 
 def exported(chain: Chain, component: str, metric: str, store_id: str) -> bool:
