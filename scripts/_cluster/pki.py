@@ -13,6 +13,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from _stack import kube
 from _stack.config import Layout
 
 from .config import API_SERVICE_IP, NODE_IP, NODE_NAME, api_url, kubeconfig_path
@@ -126,28 +127,6 @@ def _write_kubeconfig(path: Path, directory: Path, name: str) -> None:
     def data(file: str) -> str:
         return base64.b64encode((directory / file).read_bytes()).decode()
 
-    text = f"""\
-apiVersion: v1
-kind: Config
-clusters:
-- name: storesim
-  cluster:
-    server: {api_url()}
-    certificate-authority-data: {data("ca.crt")}
-users:
-- name: {name}
-  user:
-    client-certificate-data: {data(f"{name}.crt")}
-    client-key-data: {data(f"{name}.key")}
-contexts:
-- name: storesim
-  context:
-    cluster: storesim
-    user: {name}
-current-context: storesim
-"""
-    partial = path.with_name(path.name + ".partial")
-    partial.unlink(missing_ok=True)
-    partial.touch(mode=0o600)
-    partial.write_text(text)
-    partial.rename(path)
+    credentials = {"client-certificate-data": data(f"{name}.crt"), "client-key-data": data(f"{name}.key")}
+    text = kube.kubeconfig_text(api_url(), (directory / "ca.crt").read_bytes(), name, credentials)
+    kube.write_private(path, text)

@@ -286,36 +286,46 @@ def _apiserver_ready(layout: Layout) -> bool:
 # --- What `up` leaves for the clients: a kubeconfig ---------------------------------------------------
 
 
-def write_kubeconfig(layout: Layout, names: Sequence[str]) -> Path | None:
-    """.stack/kubeconfig: the admin's token, the server checked against the serving certificate's CA."""
-    if "kube-apiserver" not in names:
-        return None
-    ca_data = base64.b64encode(_serving_ca(layout).read_bytes()).decode()
-    text = f"""\
+def kubeconfig_text(server: str, ca_pem: bytes, user: str, credentials: dict[str, str]) -> str:
+    """A kubeconfig of one cluster, one user (`credentials`: its `user:` fields) and one context."""
+    ca_data = base64.b64encode(ca_pem).decode()
+    fields = "".join(f"    {key}: {value}\n" for key, value in credentials.items())
+    return f"""\
 apiVersion: v1
 kind: Config
 clusters:
 - name: storesim
   cluster:
-    server: {address(layout, "kube-apiserver")}
+    server: {server}
     certificate-authority-data: {ca_data}
 users:
-- name: {ADMIN_USER}
+- name: {user}
   user:
-    token: {admin_token(layout)}
-contexts:
+{fields}contexts:
 - name: storesim
   context:
     cluster: storesim
-    user: {ADMIN_USER}
+    user: {user}
 current-context: storesim
 """
-    path = kubeconfig_path(layout)
+
+
+def write_private(path: Path, text: str) -> None:
+    """`text` into `path`, readable by its owner only, and whole or not at all (written aside, renamed)."""
     partial = path.with_name(path.name + ".partial")
     partial.unlink(missing_ok=True)
     partial.touch(mode=0o600)
     partial.write_text(text)
     partial.rename(path)
+
+
+def write_kubeconfig(layout: Layout, names: Sequence[str]) -> Path | None:
+    """.stack/kubeconfig: the admin's token, the server checked against the serving certificate's CA."""
+    if "kube-apiserver" not in names:
+        return None
+    server, ca = address(layout, "kube-apiserver"), _serving_ca(layout).read_bytes()
+    path = kubeconfig_path(layout)
+    write_private(path, kubeconfig_text(server, ca, ADMIN_USER, {"token": admin_token(layout)}))
     return path
 
 

@@ -7,15 +7,20 @@ session never read each other's events. Installed the way a user (or Argo CD) do
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from storesim.events import TOPICS
 from tests.cluster.kube import CHART, Cluster
+from tests.conftest import Run
+from tests.integration.helpers import consume, message_count
+from tests.integration.runs import canonical
 
 NAME = "storesim"
 # The chart's topic keys (values.topics) for each of storesim's seven topics.
@@ -122,11 +127,49 @@ class Release:
         return f"{pods}\n{events[-6000:]}"
 
     def uninstall(self) -> None:
-        """`helm uninstall --wait`, once: a second call (a test already uninstalled) does nothing."""
-        if self.uninstalled:
+        """`helm uninstall --wait`, once: a second call (a test already uninstalled) does nothing, nor does
+        one after an install that never got as far as a release."""
+        if (
+            self.uninstalled
+            or self.cluster.helm("status", NAME, "--namespace", self.namespace).returncode != 0
+        ):
             return
         done = self.cluster.helm(
             "uninstall", NAME, "--namespace", self.namespace, "--wait", "--timeout", "5m"
         )
         assert done.returncode == 0, f"helm uninstall: {done.stderr.strip()}"
         self.uninstalled = True
+
+
+@contextlib.contextmanager
+def installed(
+    cluster: Cluster,
+    stack: dict[str, str],
+    images: dict[str, dict[str, str]],
+    workdir: Path,
+    values: Mapping[str, Any],
+) -> Iterator[Release]:
+    """A release installed with ``values`` for the block, uninstalled after it (a failed install too)."""
+    release = Release(cluster, stack, images, workdir)
+    try:
+        release.install(values)
+        yield release
+    finally:
+        release.uninstall()
+
+
+def assert_stream_is(release: Release, expected: Run, deadline_seconds: float) -> None:
+    """Record for record the embedded run's events on all seven topics, read from outside the cluster
+    through the registry, and no message more (read_committed: an aborted write is no message)."""
+    total = sum(len(expected.records[t]) for t in TOPICS)
+    got = consume(release.stack, [release.names[t] for t in TOPICS], total, deadline_seconds=deadline_seconds)
+    logical = {name: topic for topic, name in release.names.items()}
+    have: dict[str, Counter[str]] = {t: Counter() for t in TOPICS}
+    for name, _, record in got:
+        have[logical[name]][canonical(record)] += 1
+    for topic in TOPICS:
+        want = Counter(map(canonical, expected.records[topic]))
+        missing, extra = sum((want - have[topic]).values()), sum((have[topic] - want).values())
+        assert have[topic] == want, f"{topic}: {missing} missing, {extra} extra"
+        count = message_count(release.stack, release.names[topic])
+        assert count == len(expected.records[topic]), f"{topic}: {count} messages, duplicates"

@@ -16,12 +16,11 @@ from typing import Any
 
 import pytest
 
-from storesim.events import TOPICS
 from tests.cluster.kube import Cluster, wait_for
-from tests.cluster.release import NAME, Release
+from tests.cluster.release import NAME, Release, assert_stream_is, installed
 from tests.conftest import Run
 from tests.integration import runs
-from tests.integration.helpers import consume, message_count
+from tests.integration.helpers import message_count
 
 STORES = "1,2"
 CUSTOMERS = "50"
@@ -46,10 +45,8 @@ def release(
     images: dict[str, dict[str, str]],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Release]:
-    installed = Release(cluster, node_stack, images, tmp_path_factory.mktemp("release"))
-    installed.install(backfill_values())
-    yield installed
-    installed.uninstall()
+    with installed(cluster, node_stack, images, tmp_path_factory.mktemp("release"), backfill_values()) as it:
+        yield it
 
 
 @pytest.fixture(scope="module")
@@ -135,21 +132,7 @@ def test_one_controller_leads(release: Release) -> None:
 
 
 def test_the_backfilled_day_is_the_embedded_run(release: Release, expected: Run) -> None:
-    names = [release.names[t] for t in TOPICS]
-    total = sum(len(expected.records[t]) for t in TOPICS)
-    got = consume(release.stack, names, total, deadline_seconds=900)
-    logical = {name: topic for topic, name in release.names.items()}
-    by_topic: dict[str, list[dict[str, Any]]] = {t: [] for t in TOPICS}
-    for name, _, record in got:
-        by_topic[logical[name]].append(record)
-    for topic in TOPICS:
-        want = Counter(map(runs.canonical, expected.records[topic]))
-        have = Counter(map(runs.canonical, by_topic[topic]))
-        assert have == want, (
-            f"{topic}: {sum((want - have).values())} missing, {sum((have - want).values())} extra"
-        )
-        count = message_count(release.stack, release.names[topic])
-        assert count == len(expected.records[topic]), f"{topic}: {count} messages, duplicates"
+    assert_stream_is(release, expected, deadline_seconds=900)
     assert message_count(release.stack, release.dlq, deadline_seconds=10) == 0
 
 

@@ -13,19 +13,17 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from storesim.events import TOPICS
 from tests.cluster.conftest import NODE_STACK, STACK
 from tests.cluster.kube import REPO, Cluster, wait_for
-from tests.cluster.release import NAME, SIMULATORS, Release
+from tests.cluster.release import NAME, SIMULATORS, Release, assert_stream_is, installed
 from tests.conftest import Run
 from tests.integration import runs
-from tests.integration.helpers import consume, end_offsets, message_count
+from tests.integration.helpers import end_offsets
 
 STORES = "1,2"
 CUSTOMERS = "50"
@@ -51,10 +49,8 @@ def release(
     images: dict[str, dict[str, str]],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Release]:
-    installed = Release(cluster, node_stack, images, tmp_path_factory.mktemp("paced"))
-    installed.install(paced_values())
-    yield installed
-    installed.uninstall()
+    with installed(cluster, node_stack, images, tmp_path_factory.mktemp("paced"), paced_values()) as it:
+        yield it
 
 
 @pytest.fixture(scope="module")
@@ -120,20 +116,7 @@ def test_scaling_and_killing_pods_during_a_run_loses_and_repeats_nothing(
     wait_for(all_ready(release, "pos", 1), 180, "back to 1 POS replica")
     wait_for(growing(release, "pos_transactions"), 120, "checkouts after the last step: the run still going")
 
-    total = sum(len(expected.records[t]) for t in TOPICS)
-    got = consume(release.stack, [release.names[t] for t in TOPICS], total, deadline_seconds=600)
-    logical = {name: topic for topic, name in release.names.items()}
-    by_topic: dict[str, Counter[str]] = {t: Counter() for t in TOPICS}
-    for name, _, record in got:
-        by_topic[logical[name]][runs.canonical(record)] += 1
-    for topic in TOPICS:
-        want = Counter(map(runs.canonical, expected.records[topic]))
-        have = by_topic[topic]
-        assert have == want, (
-            f"{topic}: {sum((want - have).values())} missing, {sum((have - want).values())} extra"
-        )
-        count = message_count(release.stack, release.names[topic])
-        assert count == len(expected.records[topic]), f"{topic}: {count} messages, duplicates"
+    assert_stream_is(release, expected, deadline_seconds=600)
 
 
 def workloads(release: Release) -> dict[str, tuple[int, frozenset[str]]]:
