@@ -8,7 +8,7 @@ is never taken for a finished one.
 * pause: k8s.io/kubernetes's own build/pause/linux/pause.c, compiled static, as its build/pause/Dockerfile
   packs it (USER 65535:65535), named as containerd's `sandbox_image` asks for it.
 * CoreDNS: kube/coredns, a main of ours with the eight plugins of the Corefile and no `forward`.
-* local-path-provisioner: its module at a pinned release tag (`go install`: its go.mod has no replace).
+* local-path-provisioner: a tool of kube/local-path-provisioner, whose go.sum pins the release tag.
 * the provisioner's helper: Debian's busybox-static (downloaded and unpacked, not installed), /bin/sh and
   every applet, for the setup and teardown scripts of kube/addons/local-path-storage.yaml.
 
@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -45,6 +46,18 @@ CLUSTER_DNS = "10.96.0.10"
 CLUSTER_DOMAIN = "cluster.local"
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def _required(module: Path, path: str) -> str:
+    """The version of `path` that the go.mod of `module` requires (one source of truth for cache keys)."""
+    found = re.search(
+        rf"^\s*(?:require\s+)?{re.escape(path)}\s+(v[0-9][^\s]*)", (module / "go.mod").read_text(), re.M
+    )
+    if found is None:
+        raise SystemExit(f"cluster: {module}/go.mod requires no version of {path}")
+    return found.group(1)
+
+
 MANIFESTS = (REPO / "kube" / "addons" / "coredns.yaml", REPO / "kube" / "addons" / "local-path-storage.yaml")
 COREDNS_MODULE = REPO / "kube" / "coredns"
 COREDNS_PATH = "github.com/coredns/coredns"
@@ -53,12 +66,16 @@ COREDNS_PLUGINS = ("cache", "errors", "health", "kubernetes", "loadbalance", "lo
 
 # pause.c of the Kubernetes release the node runs; its build/pause/Makefile says TAG 3.10.1, which the
 # binary reports. The image keeps the name containerd's sandbox_image uses.
-KUBERNETES_VERSION = "v1.34.10"
+# The module that builds the node's commands (its go.sum pins k8s.io/kubernetes) and that version.
+KUBERNETES_MODULE = REPO / "kube" / "kubernetes"
+KUBERNETES_VERSION = _required(KUBERNETES_MODULE, "k8s.io/kubernetes")
 PAUSE_VERSION = "v3.10.1-storesim"
 PROVISIONER_PATH = "github.com/rancher/local-path-provisioner"
-# The newest release tag the Go proxy serves: its list shows only v0.0.30, but .33, .35 and .37 resolve
-# (.31, .32, .34, .36 and .38 answer "not available").
-PROVISIONER_VERSION = "v0.0.37"
+# A module of ours whose go.mod/go.sum pin the provisioner: a build never asks the checksum database.
+PROVISIONER_MODULE = REPO / "kube" / "local-path-provisioner"
+# The release tag kube/local-path-provisioner/go.mod pins: the Go proxy's list shows only v0.0.30, but
+# .33, .35 and .37 resolve (.31, .32, .34, .36 and .38 answer "not available").
+PROVISIONER_VERSION = _required(PROVISIONER_MODULE, PROVISIONER_PATH)
 BUSYBOX_DEB_VERSION = "1:1.35.0-4+deb12u1+b1"
 
 IMAGE_PREFIX = "localhost/storesim"
@@ -112,9 +129,7 @@ def addon_manifests(volume_dir: Path) -> str:
 
 
 def _build_pause(partial: Path, work: Path) -> None:
-    source = Path(
-        _go_json(["mod", "download", "-json", f"k8s.io/kubernetes@{KUBERNETES_VERSION}"], work)["Dir"]
-    )
+    source = Path(_go_json(["mod", "download", "-json", "k8s.io/kubernetes"], KUBERNETES_MODULE)["Dir"])
     binary = partial / "pause"
     cflags = ["-Os", "-Wall", "-Werror", "-static", f"-DVERSION={PAUSE_VERSION}"]
     _run(["gcc", *cflags, "-o", str(binary), str(source / "build/pause/linux/pause.c")], "gcc pause.c")
@@ -140,10 +155,10 @@ def _build_coredns(partial: Path, work: Path) -> None:
 
 
 def _build_provisioner(partial: Path, work: Path) -> None:
-    ldflags = f"-ldflags=-s -w -X main.VERSION={PROVISIONER_VERSION}"
-    install = ["install", "-trimpath", ldflags, f"{PROVISIONER_PATH}@{PROVISIONER_VERSION}"]
-    _run(["go", *install], "go install (local-path-provisioner)", cwd=work, env=_go_env(GOBIN=str(partial)))
     binary = partial / "local-path-provisioner"
+    ldflags = f"-ldflags=-s -w -X main.VERSION={PROVISIONER_VERSION}"
+    build = ["build", "-trimpath", ldflags, "-o", str(binary), PROVISIONER_PATH]
+    _run(["go", *build], "go build (local-path-provisioner)", cwd=PROVISIONER_MODULE, env=_go_env())
     _expect(binary, ["--version"], PROVISIONER_VERSION)
     # As upstream's package/Dockerfile (scratch, the one binary; no CA bundle: it only talks to the API
     # server, with the service account's CA), but a non-root default user.
