@@ -114,6 +114,9 @@ def test_scaling_and_killing_pods_during_a_run_loses_and_repeats_nothing(
 
     k(*ns, "scale", f"statefulset/{NAME}-pos", "--replicas=1")
     wait_for(all_ready(release, "pos", 1), 180, "back to 1 POS replica")
+    # Back to the values' replicas: `helm upgrade` would otherwise (rightly) scale the shelf back itself.
+    k(*ns, "scale", f"deploy/{NAME}-shelf", "--replicas=1")
+    wait_for(all_ready(release, "shelf", 1), 180, "back to 1 shelf replica")
     wait_for(growing(release, "pos_transactions"), 120, "checkouts after the last step: the run still going")
 
     assert_stream_is(release, expected, deadline_seconds=600)
