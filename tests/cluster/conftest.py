@@ -44,16 +44,50 @@ def _running(launcher: str, env: dict[str, str] | None = None) -> set[str]:
     return {str(row["name"]) for row in json.loads(result.stdout) if row["pid"] is not None}
 
 
+def machine() -> dict[str, object]:
+    """What the cluster changes on the machine and `down` must put back: iptables rules (counters left
+    out), addresses and links, mounts, cgroups made by the kubelet or containerd, and four sysctls."""
+
+    def out(*argv: str) -> str:
+        return subprocess.run(list(argv), capture_output=True, text=True, check=False).stdout
+
+    rules = [
+        line for line in (out("iptables-save") + out("ip6tables-save")).splitlines() if line[:1] not in "#:"
+    ]
+    links = [line.split(":")[1].strip().split("@")[0] for line in out("ip", "-o", "link").splitlines()]
+    sysctls = ("net/ipv4/ip_forward", "vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops")
+    return {
+        "iptables": rules,
+        "addresses": out("ip", "-o", "addr").split(),
+        "links": sorted(links),
+        "mounts": sorted(line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()),
+        "cgroups": sorted(
+            str(p) for p in Path("/sys/fs/cgroup").glob("*/*") if p.name in ("kubepods", "k8s.io")
+        ),
+        "sysctls": {name: Path("/proc/sys", name).read_text() for name in sysctls},
+        "dirs": [
+            str(p) for p in map(Path, ("/run/storesim-cluster", "/run/netns", "/var/lib/cni")) if p.exists()
+        ],
+    }
+
+
 @pytest.fixture(scope="package")
 def cluster() -> Iterator[Cluster]:
+    """The running cluster. When this fixture started it, it also stops it, and then checks that the
+    machine is as it was before: no rule, address, link, mount, cgroup or sysctl of the cluster left."""
     there_before = _running(str(CLUSTER))
+    before = machine()
     try:
         subprocess.run([str(CLUSTER), "up"], cwd=REPO, check=True, timeout=COLD_INSTALL_TIMEOUT)
         kubectl = _kubernetes_binary("kubectl")
         yield Cluster(REPO / ".stack" / "cluster" / "kubeconfig", kubectl, REPO / ".venv" / "bin" / "helm")
     finally:
         if not there_before:
-            subprocess.run([str(CLUSTER), "down"], cwd=REPO, check=False, timeout=600)
+            down = subprocess.run([str(CLUSTER), "down"], cwd=REPO, check=False, timeout=600)
+    if not there_before:
+        assert down.returncode == 0
+        after = machine()
+        assert {key: value for key, value in after.items() if value != before[key]} == {}, before
 
 
 def _kubernetes_binary(command: str) -> Path:

@@ -123,12 +123,13 @@ def test_scaling_and_killing_pods_during_a_run_loses_and_repeats_nothing(
 
 
 def workloads(release: Release) -> dict[str, tuple[int, frozenset[str]]]:
-    """Each Deployment and StatefulSet: its generation and the uids of its pods."""
+    """Each Deployment and StatefulSet: its generation and the uids of its pods (not those terminating)."""
     out = {}
     for kind in ("deployments", "statefulsets"):
         for item in release.cluster.get(kind, "-n", release.namespace)["items"]:
             component = item["metadata"]["labels"]["app.kubernetes.io/component"]
-            uids = frozenset(p["metadata"]["uid"] for p in pods(release, component))
+            live = [p for p in pods(release, component) if "deletionTimestamp" not in p["metadata"]]
+            uids = frozenset(p["metadata"]["uid"] for p in live)
             out[item["metadata"]["name"]] = (int(item["metadata"]["generation"]), uids)
     return out
 
@@ -139,10 +140,14 @@ def test_helm_upgrade_of_one_components_env_rolls_that_deployment_only(release: 
     args += ["--set-string", "components.ledger.env.REFUND_PROBABILITY=0.2"]
     done = release.cluster.helm(*args, "--wait", "--wait-for-jobs", "--timeout", "10m")
     assert done.returncode == 0, done.stderr
-    after = workloads(release)
     ledger = f"{NAME}-ledger"
+    # --wait returns once the new pod is ready; the old one may still be on its way out.
+    wait_for(
+        lambda: not workloads(release)[ledger][1] & before[ledger][1], 60, "the ledger's old pod replaced"
+    )
+    after = workloads(release)
     assert after[ledger][0] == before[ledger][0] + 1
-    assert not after[ledger][1] & before[ledger][1], "the ledger's pods were not replaced"
+    assert len(after[ledger][1]) == 1
     assert {n: v for n, v in after.items() if n != ledger} == {n: v for n, v in before.items() if n != ledger}
     env = release.cluster.get("deploy", ledger, "-n", release.namespace)["spec"]["template"]["spec"]
     values = {e["name"]: e.get("value") for e in env["containers"][0]["env"]}
