@@ -14,7 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from _stack import kube, procs
+from _stack import kube, probes, procs
 from _stack.config import Layout
 from _stack.services import Service
 
@@ -92,11 +92,7 @@ def _local_healthz(port: int) -> bool:
 
 
 def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return int(response.status) == 200
-    except (OSError, ValueError):
-        return False
+    return probes.http_status(url) == 200
 
 
 # --- containerd + runc + CNI --------------------------------------------------------------------------

@@ -14,9 +14,11 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from _images.config import ImagesError
+from _images.containerd import import_archive
 from _stack import kube, probes, procs
 from _stack.cli import ServiceSet
 from _stack.config import Layout, log
@@ -82,15 +84,15 @@ def _package_installed(name: str) -> bool:
 # --- up -----------------------------------------------------------------------------------------------
 
 
-def import_images(archives: Sequence[Path]) -> None:
-    """Imports each archive into containerd's k8s.io namespace, where the kubelet finds images."""
-    for archive in archives:
+def import_images(archives: Mapping[str, Path]) -> None:
+    """Imports each {image name: archive} into containerd's k8s.io namespace, where the kubelet finds
+    images, as scripts/build-images --load does."""
+    for name, archive in archives.items():
         started = time.monotonic()
-        done = subprocess.run(
-            ctr("images", "import", str(archive)), capture_output=True, text=True, check=False
-        )
-        if done.returncode != 0:
-            raise SystemExit(f"cluster: ctr images import {archive} failed: {done.stderr.strip()}")
+        try:
+            import_archive(CONTAINERD_SOCKET, archive, name)
+        except ImagesError as error:
+            raise SystemExit(f"cluster: {error}") from None
         log(f"cluster: imported {archive.name} ({time.monotonic() - started:.1f}s)")
 
 
@@ -107,7 +109,7 @@ def settle(layout: Layout, names: Sequence[str]) -> Path | None:
     if list(names) != list(COMPONENTS):
         return None  # a part of the cluster only: nothing to settle
     started = time.monotonic()
-    import_images(list(addons.build_addon_images(layout.cache).values()))
+    import_images(addons.build_addon_images(layout.cache))
     if not probes.wait_until(lambda: _node_ready(layout), 120, interval=0.5):
         raise SystemExit(f"cluster: node {NODE_NAME} not Ready within 120s; see {layout.log_file('kubelet')}")
     volume_dir(layout).mkdir(parents=True, exist_ok=True)

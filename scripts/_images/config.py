@@ -10,8 +10,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-# The cluster's containerd (scripts/cluster): where `--load` imports the images by default.
-CONTAINERD_SOCKET = Path("/run/storesim-cluster/containerd/containerd.sock")
+# The cluster's containerd (scripts/cluster) is where `--load` imports the images by default.
+from _cluster.config import CONTAINERD_SOCKET as CONTAINERD_SOCKET
+
 NAMESPACE = "k8s.io"  # the CRI plugin's containerd namespace: the images kubelet can run
 
 _STARTED = time.monotonic()

@@ -14,7 +14,11 @@ from pathlib import Path
 
 import pytest
 import yaml
-from scripts._images import (
+
+# The scripts' packages import one another by their top-level names, as the scripts run them.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+
+from _images import (
     BASE_REFERENCE,
     BASE_VERSION,
     Artifact,
@@ -29,8 +33,8 @@ from scripts._images import (
     read_artifacts,
     references,
 )
-from scripts._images import base as base_module
-from scripts._images import skaffold as skaffold_module
+from _images import base as base_module
+from _images import skaffold as skaffold_module
 
 REPO = Path(__file__).resolve().parents[2]
 SKAFFOLD = REPO / "skaffold.yaml"
