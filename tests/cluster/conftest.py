@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.kube import REPO, Cluster
+from tests.cluster.release import Release, installed
 from tests.integration.conftest import read_env, topics_created_are_deleted
 
 CLUSTER = REPO / "scripts" / "cluster"
@@ -127,3 +128,19 @@ def images(cluster: Cluster) -> dict[str, dict[str, str]]:
     assert result.returncode == 0, result.stderr[-4000:]
     built: dict[str, dict[str, str]] = json.loads(result.stdout)
     return built
+
+
+@pytest.fixture(scope="module")
+def release(
+    request: pytest.FixtureRequest,
+    cluster: Cluster,
+    node_stack: dict[str, str],
+    images: dict[str, dict[str, str]],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Release]:
+    """The test module's release, installed with its `release_values(node_stack)` for its tests in
+    order, and uninstalled after the last (unless a test did)."""
+    values = request.module.release_values(node_stack)
+    workdir = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    with installed(cluster, node_stack, images, workdir, values) as it:
+        yield it

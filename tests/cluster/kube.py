@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from tests.integration.helpers import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "chart"
@@ -55,8 +56,8 @@ class Cluster:
 def wait_for(
     condition: Callable[[], bool], deadline_seconds: float, what: str, interval: float = 1.0
 ) -> None:
-    """Polls ``condition`` until it holds; past the deadline the test fails, saying what it waited for."""
-    deadline = time.monotonic() + deadline_seconds
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {deadline_seconds:.0f}s: {what}"
-        time.sleep(interval)
+    """Polls ``condition`` (the integration tests' wait_until) until it holds; past the deadline the test
+    fails, saying what it waited for."""
+    assert wait_until(condition, None, deadline_seconds, interval), (
+        f"not within {deadline_seconds:.0f}s: {what}"
+    )

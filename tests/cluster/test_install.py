@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import subprocess
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.cluster.kube import Cluster, wait_for
-from tests.cluster.release import NAME, Release, assert_stream_is, installed
+from tests.cluster.release import NAME, Release, assert_stream_is
 from tests.conftest import Run
 from tests.integration import runs
 from tests.integration.helpers import message_count
@@ -27,7 +26,8 @@ CUSTOMERS = "50"
 COMPONENTS = ("clock", "foot-traffic", "shelf", "redis-kafka-bridge", "register", "ledger")
 
 
-def backfill_values() -> dict[str, Any]:
+def release_values(stack: dict[str, str]) -> dict[str, Any]:
+    """The module's release (tests/cluster/conftest.py installs it): a backfilled day of two stores."""
     return {
         "common": {"env": {"SIM_START": runs.START, "SIM_END": runs.END, "SEED": runs.SEED}},
         "components": {
@@ -36,17 +36,6 @@ def backfill_values() -> dict[str, Any]:
         },
         "stores": [{"storeId": "STORE-001"}, {"storeId": "STORE-002"}],
     }
-
-
-@pytest.fixture(scope="module")
-def release(
-    cluster: Cluster,
-    node_stack: dict[str, str],
-    images: dict[str, dict[str, str]],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Release]:
-    with installed(cluster, node_stack, images, tmp_path_factory.mktemp("release"), backfill_values()) as it:
-        yield it
 
 
 @pytest.fixture(scope="module")

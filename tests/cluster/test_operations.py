@@ -12,18 +12,17 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.cluster.conftest import NODE_STACK, STACK
-from tests.cluster.kube import REPO, Cluster, wait_for
-from tests.cluster.release import NAME, SIMULATORS, Release, assert_stream_is, installed
+from tests.cluster.kube import REPO, wait_for
+from tests.cluster.release import NAME, SIMULATORS, Release, assert_stream_is
 from tests.conftest import Run
 from tests.integration import runs
-from tests.integration.helpers import end_offsets
+from tests.integration.helpers import end_offsets, wait_until
 
 STORES = "1,2"
 CUSTOMERS = "50"
@@ -31,7 +30,8 @@ CUSTOMERS = "50"
 KAFKA_USERS = ("foot-traffic", "shelf", "redis-kafka-bridge", "register", "ledger", "pos")
 
 
-def paced_values() -> dict[str, Any]:
+def release_values(stack: dict[str, str]) -> dict[str, Any]:
+    """The module's release (tests/cluster/conftest.py installs it): a paced day of two stores."""
     return {
         "common": {"env": {"SIM_START": runs.START, "SIM_END": runs.END, "SEED": runs.SEED}},
         "components": {
@@ -40,17 +40,6 @@ def paced_values() -> dict[str, Any]:
         },
         "stores": [{"storeId": "STORE-001"}, {"storeId": "STORE-002"}],
     }
-
-
-@pytest.fixture(scope="module")
-def release(
-    cluster: Cluster,
-    node_stack: dict[str, str],
-    images: dict[str, dict[str, str]],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Release]:
-    with installed(cluster, node_stack, images, tmp_path_factory.mktemp("paced"), paced_values()) as it:
-        yield it
 
 
 @pytest.fixture(scope="module")
@@ -157,16 +146,6 @@ def test_helm_upgrade_of_one_components_env_rolls_that_deployment_only(release: 
     assert f"{NAME}-setup-2-" in jobs[0], jobs
 
 
-def holds_for(condition: Callable[[], bool], seconds: float) -> bool:
-    """Whether ``condition`` holds at every poll for ``seconds`` (polls, never a bare sleep)."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if not condition():
-            return False
-        time.sleep(2)
-    return condition()
-
-
 def node_stack_command(*args: str) -> None:
     env = {**os.environ, **NODE_STACK}
     subprocess.run([str(STACK), *args], cwd=REPO, env=env, check=True, timeout=300)
@@ -185,7 +164,7 @@ def test_without_kafka_the_simulators_turn_not_ready_and_back_without_restarting
             )
         assert all(ready(p) for p in pods(release, "clock")), "the clock needs no Kafka"
         # Longer than the liveness probe's period × failure threshold (20 s × 3): a restart would show.
-        assert holds_for(lambda: restarts(release) == before, 70), restarts(release)
+        assert not wait_until(lambda: restarts(release) != before, None, 70, interval=2), restarts(release)
     finally:
         node_stack_command("up", "--only", "kafka")
     for component in KAFKA_USERS:

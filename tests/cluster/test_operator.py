@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.kube import Cluster, wait_for
+from tests.cluster.kube import wait_for
 from tests.cluster.release import NAME, Release
 from tests.integration import runs
 from tests.integration.tally import Tally
@@ -29,31 +29,28 @@ def cell(table: str, name: str, column: str) -> str:
 JOINING = {"storeId": "STORE-005", "city": "Tromsø", "timezone": "UTC", "dailyCustomers": 300}
 
 
-def operator_values(prometheus: str) -> dict[str, Any]:
+def release_values(stack: dict[str, str]) -> dict[str, Any]:
+    """The module's release (tests/cluster/conftest.py installs it): a paced run of one store, the
+    controller reading its figures from the node stack's Prometheus."""
     return {
         "common": {"env": {"SIM_START": runs.START, "SEED": runs.SEED}},
         "components": {"clock": {"env": {"CLOCK_MODE": "paced", "TIME_SCALE": "1200"}}},
-        "operator": {"env": {"PROMETHEUS_URL": prometheus, "STATUS_INTERVAL_SECONDS": "3"}},
+        "operator": {"env": {"PROMETHEUS_URL": stack["PROMETHEUS_URL"], "STATUS_INTERVAL_SECONDS": "3"}},
         "stores": [{"storeId": "STORE-001", "dailyCustomers": 300}],
     }
 
 
 @pytest.fixture(scope="module")
-def release(
-    cluster: Cluster,
-    node_stack: dict[str, str],
-    images: dict[str, dict[str, str]],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Release]:
-    installed = Release(cluster, node_stack, images, tmp_path_factory.mktemp("operator"))
-    installed.install(operator_values(node_stack["PROMETHEUS_URL"]))
-    targets = Path(node_stack["PROMETHEUS_TARGETS"]) / f"cluster-{installed.namespace}.json"
-    pods = cluster.get("pods", "-n", installed.namespace)["items"]
+def scraped(release: Release) -> Iterator[Release]:
+    """The release, its pods scraped by the node stack's Prometheus by IP, labelled as the chart's
+    ServiceMonitor would label them."""
+    targets = Path(release.stack["PROMETHEUS_TARGETS"]) / f"cluster-{release.namespace}.json"
+    pods = release.cluster.get("pods", "-n", release.namespace)["items"]
     groups = [
         {
             "targets": [f"{pod['status']['podIP']}:8000"],
             "labels": {
-                "namespace": installed.namespace,
+                "namespace": release.namespace,
                 "component": pod["metadata"]["labels"]["app.kubernetes.io/component"],
             },
         }
@@ -63,9 +60,8 @@ def release(
     targets.parent.mkdir(parents=True, exist_ok=True)
     targets.with_suffix(".partial").write_text(json.dumps(groups))
     targets.with_suffix(".partial").rename(targets)
-    yield installed
+    yield release
     targets.unlink(missing_ok=True)
-    installed.uninstall()
 
 
 def exports_store(release: Release, store_id: str) -> bool:
@@ -77,8 +73,9 @@ def exports_store(release: Release, store_id: str) -> bool:
 
 
 def test_a_store_applied_during_a_run_joins_it_shows_its_day_and_leaves_when_deleted(
-    release: Release,
+    scraped: Release,
 ) -> None:
+    release = scraped
     k = release.cluster.kubectl
     ns = ("-n", release.namespace)
     tally = Tally(release.stack, release.names["foot_traffic"], release.names["transactions"])
