@@ -95,6 +95,32 @@ def test_the_oldest_store_keeps_a_duplicate_store_id_whatever_the_list_order() -
         )
 
 
+def held(row: dict[str, Any], generation: int = 1) -> dict[str, Any]:
+    """The row as the controller leaves it once its spec is in the file."""
+    ready = {"type": "Ready", "status": "True", "reason": "Reconciled", "observedGeneration": generation}
+    return {**row, "status": {"observedGeneration": generation, "conditions": [ready]}}
+
+
+def test_the_store_in_the_file_keeps_its_store_id_against_one_made_in_the_same_second() -> None:
+    """creationTimestamp has whole seconds: a newer Store named 'a' must not take the id from 'b'."""
+    holder = held(resource("b-holder", {"storeId": "STORE-007", "city": "B"}, T0))
+    newcomer = resource("a-newcomer", {"storeId": "STORE-007", "city": "A"}, T0)
+    for order in itertools.permutations([holder, newcomer]):
+        decided = plan(objects(*order))
+        assert decided.verdicts["b-holder"].accepted
+        assert decided.verdicts["a-newcomer"].reason == DUPLICATE
+        assert "b-holder" in decided.verdicts["a-newcomer"].message
+
+
+def test_a_holder_whose_spec_changed_is_not_the_holder_any_more() -> None:
+    """Its status is about the previous generation: the oldest wins again."""
+    edited = held(resource("b-edited", {"storeId": "STORE-007"}, T0, generation=2), generation=1)
+    older = resource("a-older", {"storeId": "STORE-007"}, T0 - timedelta(seconds=1))
+    decided = plan(objects(edited, older))
+    assert decided.verdicts["a-older"].accepted
+    assert decided.verdicts["b-edited"].reason == DUPLICATE
+
+
 def test_an_invalid_store_does_not_take_a_store_id() -> None:
     decided = plan(
         objects(

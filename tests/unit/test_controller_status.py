@@ -91,7 +91,7 @@ def test_figures_are_kept_while_prometheus_is_away_and_removed_when_it_has_none(
 
 
 def test_a_rejected_store_is_not_ready_without_degraded_or_figures() -> None:
-    verdict = Verdict(None, DUPLICATE, "STORE-004 is declared by the older Store first")
+    verdict = Verdict(None, DUPLICATE, "STORE-004 is already held by the Store first")
     status = desired_status(store(2), verdict, SIMULATING, "cm", T0)
     assert conditions_of(status) == {"Ready": ("False", DUPLICATE)}
     assert status["conditions"][0]["message"] == verdict.message

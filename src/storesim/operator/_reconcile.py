@@ -3,8 +3,11 @@
 Pure: the controller lists the resources, this decides, the controller writes. Every spec is validated
 with StoreSpec (strict, as the CRD's schema is generated from it) so that a resource stored before a CRD
 change, or under a looser CRD, can never put a spec into the file that the simulators would refuse.
-Two Stores may declare one storeId (the CRD cannot see across objects): the oldest keeps it, by
-creationTimestamp and then name, so the choice does not flip as the list's order does.
+Two Stores may declare one storeId (the CRD cannot see across objects). The Store that already holds it
+(its status says its current generation is in the file) keeps it; otherwise the oldest, by
+creationTimestamp and then name, so the choice does not flip as the list's order does. The holder comes
+first because creationTimestamp has whole seconds: a newer Store made in the same second as the holder
+must not take the id from it because of its name.
 """
 
 from __future__ import annotations
@@ -34,6 +37,17 @@ class StoreObject:
     created: datetime
     spec: Any
     status: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def in_file(self) -> bool:
+        """Whether its status says this generation's spec is in the stores file (Ready, observed now)."""
+        for condition in self.status.get("conditions") or []:
+            if isinstance(condition, Mapping) and condition.get("type") == "Ready":
+                return (
+                    condition.get("status") == "True"
+                    and condition.get("observedGeneration") == self.generation
+                )
+        return False
 
     @classmethod
     def from_resource(cls, resource: Mapping[str, Any]) -> StoreObject:
@@ -81,10 +95,10 @@ def _first_error(exc: ValidationError) -> str:
 
 
 def plan(stores: Iterable[StoreObject]) -> Plan:
-    """The file of every valid Store (the oldest of each storeId) and the verdict of each Store."""
+    """The file of every valid Store (the holder, else the oldest, of each storeId) and each verdict."""
     verdicts: dict[str, Verdict] = {}
     owners: dict[str, str] = {}
-    for store in sorted(stores, key=lambda s: (s.created, s.name)):
+    for store in sorted(stores, key=lambda s: (not s.in_file, s.created, s.name)):
         try:
             spec = StoreSpec.model_validate(store.spec)
         except ValidationError as exc:
@@ -92,7 +106,7 @@ def plan(stores: Iterable[StoreObject]) -> Plan:
             continue
         owner = owners.setdefault(spec.store_id, store.name)
         if owner != store.name:
-            message = f"{spec.store_id} is declared by the older Store {owner}"
+            message = f"{spec.store_id} is already held by the Store {owner}"
             verdicts[store.name] = Verdict(None, DUPLICATE, message)
             continue
         verdicts[store.name] = Verdict(spec)
