@@ -45,7 +45,7 @@ def records() -> list[tuple[str, dict[str, Any]]]:
         ledger=LedgerSettings(refund_probability=0.5),
     )
     collected: list[tuple[str, dict[str, Any]]] = []
-    simulate(plan, build_dataset(plan.start, date(2025, 11, 4)), lambda t, r: collected.append((t, r)))
+    simulate(plan, build_dataset(plan.start, date(2025, 11, 4)), lambda t, _k, r: collected.append((t, r)))
     return collected
 
 

@@ -43,7 +43,7 @@ def records() -> dict[str, list[Record]]:
         ledger=LedgerSettings(refund_probability=0.5),
     )
     out: dict[str, list[Record]] = {topic: [] for topic in TOPICS}
-    simulate(plan, build_dataset(plan.start, plan.start), lambda topic, r: out[topic].append(r))
+    simulate(plan, build_dataset(plan.start, plan.start), lambda topic, _key, r: out[topic].append(r))
     return out
 
 

@@ -40,7 +40,7 @@ def run(numbers: list[int], customers: int) -> tuple[Summary, list[tuple[str, Re
         ledger=LedgerSettings(),
     )
     written: list[tuple[str, Record]] = []
-    summary = simulate(plan, build_dataset(DAY, DAY), lambda topic, r: written.append((topic, r)))
+    summary = simulate(plan, build_dataset(DAY, DAY), lambda topic, _key, r: written.append((topic, r)))
     return summary, written
 
 

@@ -38,10 +38,12 @@ from storesim.engines import (
 from storesim.events import FOOT_TRAFFIC, REFUNDS, SHELF_EVENTS, TRANSACTIONS, Emitted, Record
 from storesim.world import Catalogue, DayPricing, Store
 
-__all__ = ["Summary", "simulate"]
+__all__ = ["Sink", "Summary", "simulate"]
 
-# (ts, store number, sequence, topic, record): ordered by the first three, which are unique.
-_Row = tuple[int, int, int, str, Record]
+# (ts, store number, sequence, topic, key, record): ordered by the first three, which are unique.
+_Row = tuple[int, int, int, str, str, Record]
+# What the run hands each event to: topic, Kafka key (the one the services send), record.
+Sink = Callable[[str, str, Record], None]
 
 
 @dataclass(slots=True)
@@ -88,13 +90,13 @@ class _StoreStream:
         coherent_ledger = plan.ledger.ledger_mode == "coherent"
         ledger = LedgerEngine(plan.seed, plan.ledger.refund_probability, {store.number: store}.__getitem__)
         self.ledger = ledger if coherent_ledger else None
-        self._out: list[tuple[int, int, str, Record]] = []
+        self._out: list[tuple[int, int, str, str, Record]] = []
         self._seq = 0
 
     def _emit(self, events: list[Emitted] | tuple[Emitted, ...]) -> None:
         for event in events:
             self._seq += 1
-            heapq.heappush(self._out, (event.ts, self._seq, event.topic, event.record))
+            heapq.heappush(self._out, (event.ts, self._seq, event.topic, event.key, event.record))
 
     def _release(self, until: int) -> None:
         """Everything due at or before ``until``: checkouts and what follows from them, logouts, refunds."""
@@ -113,8 +115,8 @@ class _StoreStream:
     def _drain_before(self, ts: int) -> Iterator[_Row]:
         out, number = self._out, self.store.number
         while out and out[0][0] < ts:
-            when, seq, topic, record = heapq.heappop(out)
-            yield when, number, seq, topic, record
+            when, seq, topic, key, record = heapq.heappop(out)
+            yield when, number, seq, topic, key, record
 
     def _apply(self, event: Emitted) -> None:
         record = event.record
@@ -156,10 +158,10 @@ class _StoreStream:
                     released = ts
                     self._release(ts - 1)
                     while out and out[0][0] < ts:  # inlined _drain_before: this loop runs for every event
-                        when, seq, topic, record = pop(out)
-                        yield when, number, seq, topic, record
+                        when, seq, topic, key, record = pop(out)
+                        yield when, number, seq, topic, key, record
                 self._seq += 1
-                push(out, (ts, self._seq, event.topic, event.record))
+                push(out, (ts, self._seq, event.topic, event.key, event.record))
                 self._apply(event)
                 if opened is not None:
                     for action in self.shelf.actions(opened, pricing):
@@ -178,16 +180,16 @@ class _StoreStream:
 
 def _chain_rows(events: Iterator[Emitted]) -> Iterator[_Row]:
     for seq, event in enumerate(events):
-        yield event.ts, 0, seq, event.topic, event.record
+        yield event.ts, 0, seq, event.topic, event.key, event.record
 
 
 def simulate(
     plan: SimulationPlan,
     dataset: Dataset,
-    write: Callable[[str, Record], None],
+    write: Sink,
     progress: Callable[[int, int], None] | None = None,
 ) -> Summary:
-    """Runs the plan and hands every event, in time order, to ``write(topic, record)``."""
+    """Runs the plan and hands every event, in time order, to ``write(topic, key, record)``."""
     summary = Summary(plan.seed)
 
     @cache
@@ -213,8 +215,8 @@ def simulate(
     counts = summary.events
     written = 0
     ts = 0
-    for ts, _, _, topic, record in heapq.merge(*streams):
-        write(topic, record)
+    for ts, _, _, topic, key, record in heapq.merge(*streams):
+        write(topic, key, record)
         counts[topic] += 1
         if topic == TRANSACTIONS:
             summary.revenue_cents += round(record["amount"] * 100)

@@ -48,7 +48,8 @@ class FileSink:
             handle = path.open("w", encoding="utf-8")
         self._files[topic] = handle
 
-    def write(self, topic: str, record: Record) -> None:
+    def write(self, topic: str, key: str, record: Record) -> None:
+        """One event; its Kafka key is not part of a file (the record holds the ids it is made of)."""
         if self.format == "avro":
             self._writers[topic].write(record)
         else:
