@@ -1,5 +1,6 @@
 """Events: topics, their Avro schemas, the seeds' JSON shapes, and file sinks."""
 
+from storesim.events._avro import compile_encoder
 from storesim.events._files import FileSink, OutputFormat
 from storesim.events._schemas import (
     blank_record,
@@ -36,6 +37,7 @@ __all__ = [
     "OutputFormat",
     "Record",
     "blank_record",
+    "compile_encoder",
     "json_record",
     "parsed_schema",
     "raw_schema",
