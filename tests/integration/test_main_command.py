@@ -20,6 +20,8 @@ from storesim.events import TOPICS
 REPO = Path(__file__).resolve().parents[2]
 ABSENT = ("go", "java", "mvn", "apt-get")
 SYSTEM_DIRS = (Path("/usr/local/bin"), Path("/usr/bin"), Path("/bin"))
+DAY = ("--from", "2025-11-03", "--to", "2025-11-03")
+RUN = ("simulate", "--stores", "1", "--start", "2025-11-03", "--seed", "3")
 
 
 def copy_of_repo(target: Path) -> Path:
@@ -57,8 +59,7 @@ def test_the_main_command_installs_and_runs_without_go_java_maven_or_apt(tmp_pat
         assert shutil.which(name, path=env["PATH"]) is None, name
     began = time.monotonic()
     run = subprocess.run(
-        ["./scripts/storesim", "simulate", "--stores", "1", "--start", "2025-11-03", "--seed", "3"]
-        + ["--out", "out", "--quiet"],
+        ["./scripts/storesim", *RUN, "--out", "out", "--quiet"],
         cwd=repo,
         env=env,
         capture_output=True,
@@ -76,8 +77,7 @@ def test_the_main_command_installs_and_runs_without_go_java_maven_or_apt(tmp_pat
     # The same source as a wheel: entry points and the schemas inside the package, no source tree.
     python = repo / ".venv" / "bin" / "python"
     wheel = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        + ["--no-deps", "--force-reinstall", "."],
+        [str(python), "-m", "pip", "install", "--quiet", "--no-deps", "--force-reinstall", "."],
         cwd=repo,
         env=env,
         capture_output=True,
@@ -89,8 +89,7 @@ def test_the_main_command_installs_and_runs_without_go_java_maven_or_apt(tmp_pat
     elsewhere.mkdir()
     bin_dir = repo / ".venv" / "bin"
     loader = subprocess.run(
-        [str(bin_dir / "storesim-data-loader"), "build", "--out", "data", "--from", "2025-11-03"]
-        + ["--to", "2025-11-03"],
+        [str(bin_dir / "storesim-data-loader"), "build", "--out", "data", *DAY],
         cwd=elsewhere,
         env=env,
         capture_output=True,
@@ -99,8 +98,7 @@ def test_the_main_command_installs_and_runs_without_go_java_maven_or_apt(tmp_pat
     )
     assert loader.returncode == 0, loader.stderr[-3000:]
     installed = subprocess.run(
-        [str(bin_dir / "storesim"), "simulate", "--stores", "1", "--start", "2025-11-03", "--seed", "3"]
-        + ["--out", "out", "--quiet", "--data", "data"],
+        [str(bin_dir / "storesim"), *RUN, "--out", "out", "--quiet", "--data", "data"],
         cwd=elsewhere,
         env=env,
         capture_output=True,
@@ -112,4 +110,3 @@ def test_the_main_command_installs_and_runs_without_go_java_maven_or_apt(tmp_pat
         assert (elsewhere / "out" / f"{topic}.avro").read_bytes() == (
             repo / "out" / f"{topic}.avro"
         ).read_bytes(), f"{topic}: the wheel's run differs from the source tree's"
-
