@@ -14,7 +14,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 from confluent_kafka import Consumer, Message
@@ -158,6 +158,33 @@ def consume_raw(
         return str(message.topic()), message.value() or b"", headers
 
     return _read(stack, topics, expected, deadline_seconds, raw)
+
+
+class Landed(NamedTuple):
+    """A message as it landed: where, its key, its undecoded value and its record timestamp (ms)."""
+
+    topic: str
+    partition: int
+    key: bytes
+    value: bytes
+    timestamp: int
+
+
+def consume_messages(
+    stack: dict[str, str], topics: list[str], expected: int, deadline_seconds: float = 90
+) -> list[Landed]:
+    """Every message of ``topics``, undecoded, with its partition and timestamp, until ``expected``."""
+
+    def landed(message: Message) -> Landed:
+        return Landed(
+            str(message.topic()),
+            int(message.partition() or 0),
+            message.key() or b"",
+            message.value() or b"",
+            message.timestamp()[1],
+        )
+
+    return _read(stack, topics, expected, deadline_seconds, landed)
 
 
 def readyz(port: int) -> int:

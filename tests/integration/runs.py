@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import storesim_dataloader as loader
 from storesim.events import TOPICS
 from tests.conftest import Run, simulate
 from tests.integration.chain import Chain
 from tests.integration.helpers import consume, message_count
+
+T = TypeVar("T")
 
 
 def catalogue() -> dict[str, dict[str, Any]]:
@@ -95,9 +98,16 @@ def assert_same_events(
 
 def run_chain(chain: Chain, expected: Run, replicas: dict[str, int] | None = None) -> dict[str, list[Any]]:
     """Starts every service, reads until the expected count, stops them; each must exit 0 on SIGTERM."""
+    return read_from_chain(chain, expected, consume_chain, replicas)
+
+
+def read_from_chain(
+    chain: Chain, expected: Run, read: Callable[[Chain, Run], T], replicas: dict[str, int] | None = None
+) -> T:
+    """Starts every service, ``read``s, stops them; each must exit 0 on SIGTERM."""
     try:
         chain.start_all(replicas)
-        got = consume_chain(chain, expected)
+        got = read(chain, expected)
         chain.wait_ready()
     finally:
         codes = chain.stop()

@@ -211,6 +211,15 @@ BAD_RUNS = [
     pytest.param({}, {"POS_TOPIC": "a/b"}, ("POS_TOPIC",), id="POS_TOPIC-slash"),
     pytest.param({}, {"KAFKA_TOPIC_SHELF": ".hidden"}, ("KAFKA_TOPIC_SHELF",), id="KAFKA_TOPIC_SHELF-dot"),
     pytest.param({"--data": "{tmp}/empty"}, {}, ("store_inventory_final.parquet",), id="data-dir-empty"),
+    pytest.param({"--out": None}, {}, ("--out", "--kafka"), id="neither-out-nor-kafka"),
+    pytest.param({"--kafka": "127.0.0.1:1"}, {}, ("--out", "--kafka"), id="out-and-kafka"),
+    pytest.param({"--out": None, "--kafka": "127.0.0.1:1"}, {}, ("--registry",), id="kafka-avro-no-registry"),
+    pytest.param(
+        {"--out": None, "--kafka": "127.0.0.1:1", "--format": "json", "--events-per-transaction": "0"},
+        {},
+        ("--events-per-transaction",),
+        id="events-per-transaction-0",
+    ),
 ]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -40,14 +39,16 @@ def progress_bar(window: tuple[int, int], *, enabled: bool) -> Iterator[Callable
         yield update
 
 
-def print_summary(summary: Summary, paths: dict[str, Path]) -> None:
+def print_summary(summary: Summary, where: dict[str, str], *, column: str = "file", note: str = "") -> None:
+    """The events per topic and where they went (``where``: topic -> file or Kafka topic), then the
+    run's figures and ``note``."""
     console = Console()
     table = Table(title=f"storesim simulate — seed {summary.seed}", title_justify="left")
     table.add_column("topic")
     table.add_column("events", justify="right")
-    table.add_column("file")
+    table.add_column(column)
     for topic in TOPICS:
-        table.add_row(topic, f"{summary.events[topic]:,}", str(paths.get(topic, "")))
+        table.add_row(topic, f"{summary.events[topic]:,}", where.get(topic, ""))
     table.add_row("total", f"{sum(summary.events.values()):,}", "", style="bold")
     console.print(table)
     console.print(
@@ -58,3 +59,5 @@ def print_summary(summary: Summary, paths: dict[str, Path]) -> None:
         + (f" · late shelf events {summary.rejected_shelf_events:,}" if summary.rejected_shelf_events else "")
         + (f" · events due after the end {summary.after_end:,}" if summary.after_end else "")
     )
+    if note:
+        console.print(note)

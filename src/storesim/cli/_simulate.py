@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 import tempfile
@@ -105,11 +106,34 @@ def _writable_dir(out: Path) -> Path:
 
 
 def simulate_command(
-    out: Annotated[Path, typer.Option("--out", help="Directory for one file per topic.", show_default=False)],
     start: Annotated[
         str,
         typer.Option("--start", help="First simulated day (store-local), YYYY-MM-DD.", show_default=False),
     ],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Directory for one file per topic.", show_default=False)
+    ] = None,
+    kafka: Annotated[
+        str | None,
+        typer.Option(
+            "--kafka",
+            help="Produce into this Kafka (bootstrap servers) instead of files [default: KAFKA_BROKER "
+            "when there is no --out].",
+            show_default=False,
+        ),
+    ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            "--registry",
+            help="Schema registry for Avro into Kafka [default: SCHEMA_REGISTRY_URL].",
+            show_default=False,
+        ),
+    ] = None,
+    events_per_transaction: Annotated[
+        int,
+        typer.Option("--events-per-transaction", help="With --kafka: events per Kafka transaction."),
+    ] = 200_000,
     stores: Annotated[
         int | None, typer.Option("--stores", help="Simulate stores 1..N.", show_default=False)
     ] = None,
@@ -151,7 +175,8 @@ def simulate_command(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
 ) -> None:
-    """Run the whole chain for some stores and days in one process, as fast as it goes, into files."""
+    """Run the whole chain for some stores and days in one process, as fast as it goes, into files or
+    straight into Kafka (exactly once per run: started again, it produces only what is missing)."""
     from storesim.data import build_dataset, load_dataset
     from storesim.embedded import SimulationPlan, simulate
     from storesim.events import FileSink, OutputFormat
@@ -181,10 +206,27 @@ def simulate_command(
         register=RegisterSettings.from_env(),
         ledger=LedgerSettings.from_env(),
     )
-    names = plan.topic_names()
-    target = _writable_dir(out)
+    broker = _broker(out, kafka)
     last_day = first_day + timedelta(days=day_count - 1)
     dataset = load_dataset(data) if data is not None else build_dataset(first_day, last_day)
+    if broker is not None:
+        from storesim.cli._simulate_kafka import simulate_into_kafka
+
+        simulate_into_kafka(
+            plan,
+            dataset,
+            data,
+            output_format,
+            broker,
+            registry,
+            events_per_transaction,
+            seed_given=seed is not None or foot.seed is not None,
+            quiet=quiet,
+        )
+        return
+    assert out is not None
+    names = plan.topic_names()
+    target = _writable_dir(out)
     from storesim.cli._report import print_summary, progress_bar
 
     fmt: OutputFormat = "avro" if output_format == "avro" else "json"
@@ -194,4 +236,16 @@ def simulate_command(
     ):
         summary = simulate(plan, dataset, sink.write, progress)
     if not quiet:
-        print_summary(summary, sink.paths)
+        print_summary(summary, {topic: str(path) for topic, path in sink.paths.items()})
+
+
+def _broker(out: Path | None, kafka: str | None) -> str | None:
+    """Where the run goes: Kafka when --kafka (or, without --out, KAFKA_BROKER) says so, else files."""
+    if out is not None and kafka is not None:
+        raise UsageError("--out / --kafka: give one of them")
+    if out is not None:
+        return None
+    broker = kafka if kafka is not None else os.environ.get("KAFKA_BROKER")
+    if not broker:
+        raise UsageError("--out / --kafka: give one of them (or set KAFKA_BROKER)")
+    return broker

@@ -21,6 +21,7 @@ from storesim.events._topics import (
     TRANSACTIONS,
     Emitted,
     Record,
+    event_time_field,
 )
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "Record",
     "blank_record",
     "compile_encoder",
+    "event_time_field",
     "json_record",
     "parsed_schema",
     "raw_schema",

@@ -15,6 +15,7 @@ __all__ = [
     "TRANSACTIONS",
     "Emitted",
     "Record",
+    "event_time_field",
 ]
 
 FOOT_TRAFFIC: Final = "foot_traffic"
@@ -36,6 +37,16 @@ TOPICS: Final = (
 )
 
 Record = dict[str, Any]
+
+# The field (epoch milliseconds) that says when a topic's event happened: a session is emitted at entry.
+_EVENT_TIME_FIELDS: Final = {FOOT_TRAFFIC: "entry_time", FOOT_TRAFFIC_REALISTIC: "time"}
+
+
+def event_time_field(topic: str) -> str:
+    """The name of the record field holding the event's time, in epoch milliseconds."""
+    if topic not in TOPICS:
+        raise KeyError(topic)
+    return _EVENT_TIME_FIELDS.get(topic, "timestamp")
 
 
 class Emitted(NamedTuple):

@@ -35,9 +35,14 @@ def plan_topics(names: dict[str, str], dlq: str, partitions: int, replication: i
 
 
 def create_topics(
-    bootstrap: str, plans: list[TopicPlan], names: dict[str, str], timeout: float = 30.0
+    bootstrap: str,
+    plans: list[TopicPlan],
+    names: dict[str, str],
+    timeout: float = 30.0,
+    config: dict[str, str] | None = None,
 ) -> list[str]:
-    """Creates the missing topics; returns the names it created. Existing ones are checked, not changed."""
+    """Creates the missing topics (with the topic ``config``); returns the names it created. Existing
+    ones are checked, not changed."""
     # log_level 0: connection failures reach the user once, as the one-line error below, not per retry.
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
     try:
@@ -48,7 +53,9 @@ def create_topics(
     if missing:
         futures = admin.create_topics(
             [
-                NewTopic(p.name, num_partitions=p.partitions, replication_factor=p.replication)
+                NewTopic(
+                    p.name, num_partitions=p.partitions, replication_factor=p.replication, config=config or {}
+                )
                 for p in missing
             ],
             operation_timeout=timeout,
