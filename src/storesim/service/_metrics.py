@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -19,6 +20,7 @@ _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0
 @dataclass
 class Metrics:
     registry: CollectorRegistry = field(default_factory=lambda: CollectorRegistry(auto_describe=True))
+    _children: dict[tuple[Any, ...], Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -36,7 +38,7 @@ class Metrics:
         )
         self.delivery_latency = Histogram(
             "storesim_delivery_latency_seconds",
-            "Time from produce() to the broker's acknowledgement.",
+            "Time from produce() to the broker's acknowledgement (of one message in 16).",
             ["topic"],
             buckets=_LATENCY_BUCKETS,
             registry=r,
@@ -82,6 +84,16 @@ class Metrics:
             ["store_id"],
             registry=r,
         )
+
+    def child(self, metric: Counter | Histogram, *values: str) -> Any:
+        """``metric.labels(*values)``, kept: labels() validates and locks on every call (2 µs, a
+        tenth of a service's time per event), the child it returns is the same every time. Only for
+        metrics whose series are never removed (not the per-store gauges)."""
+        key = (id(metric), *values)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*values)
+        return found
 
     def forget_stores(self, store_ids: list[str]) -> None:
         """Drops the per-store gauges of stores this replica no longer owns, so that only the owner

@@ -308,7 +308,7 @@ class CheckoutStage(ABC):
         state = self.clock.state(refresh=False)
         if state is not None and state.end_ms is not None and record["timestamp"] >= state.end_ms:
             raise InputError("after-end", f"event time {iso_utc(ts)} is not before the run's end")
-        self.metrics.consumed.labels(topic=self.pos_topic, event_type="pos_transaction").inc()
+        self.metrics.child(self.metrics.consumed, self.pos_topic, "pos_transaction").inc()
         heapq.heappush(shop.checkouts, (ts, record["customer_id"], number, offset, record, message))
 
     def apply_until(self, shop: _Store, until: int) -> None:

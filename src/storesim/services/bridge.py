@@ -151,7 +151,7 @@ class _Bridge:
                     _watermark(fields)
                     self.held[entry_id] = fields
                     continue
-                self.runtime.metrics.consumed.labels(topic=self.stream, event_type="shelf_event").inc()
+                self.runtime.metrics.child(self.runtime.metrics.consumed, self.stream, "shelf_event").inc()
                 self.producer.send(SHELF_EVENTS, *_shelf_event(fields))
             except InputError as exc:
                 self.dead_letter(entry_id, raw, exc)

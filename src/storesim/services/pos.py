@@ -293,7 +293,7 @@ class _Pos:
         state = self.clock.state(refresh=False)
         if state is not None and state.end_ms is not None and event_ms >= state.end_ms:
             raise InputError("after-end", f"event time {iso_utc(ts)} is not before the run's end")
-        self.metrics.consumed.labels(topic=name, event_type=record["event_type"]).inc()
+        self.metrics.child(self.metrics.consumed, name, record["event_type"]).inc()
         self.seq += 1
         heapq.heappush(part.inputs, (ts, rank, self.seq, record, message))
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import heapq
 import json
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -253,7 +254,7 @@ class _Shelf:
             self.log.error("input not applicable", offset=item.offset, error=repr(exc))
             self.dead.send(item.message, "unprocessable", f"{type(exc).__name__}: {exc}")
             return
-        self.metrics.consumed.labels(topic=self.settings.kafka_topic_foot, event_type="foot_traffic").inc()
+        self.metrics.child(self.metrics.consumed, self.settings.kafka_topic_foot, "foot_traffic").inc()
         self.stalled.append((item.number, session, item.offset, item.message))
 
     def release(self, stores_changed: bool) -> None:
@@ -324,10 +325,9 @@ class _Shelf:
             )
             self.appended.advance_in(pipe, {number: mark}, self.parts)
             pipe.execute()
-            for action in batch:
-                self.metrics.produced.labels(
-                    topic=self.settings.redis_stream, event_type=action.record["event_type"]
-                ).inc()
+            # Counted per batch: labels() per event was a twentieth of the shelf's time.
+            for event_type, count in Counter(action.record["event_type"] for action in batch).items():
+                self.metrics.child(self.metrics.produced, self.settings.redis_stream, event_type).inc(count)
             return
         for action in batch:
             self.producer.send(SHELF_EVENTS, action.key, action.record)
