@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import subprocess
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.cluster.kube import Cluster, wait_for
+from tests.cluster.kube import REPO, Cluster, wait_for
 from tests.cluster.release import NAME, Release, assert_stream_is
 from tests.conftest import Run
 from tests.integration import runs
@@ -123,6 +124,40 @@ def test_one_controller_leads(release: Release) -> None:
 def test_the_backfilled_day_is_the_embedded_run(release: Release, expected: Run) -> None:
     assert_stream_is(release, expected, deadline_seconds=900)
     assert message_count(release.stack, release.dlq, deadline_seconds=10) == 0
+
+
+MEMORY_CGROUPS = Path("/sys/fs/cgroup/memory/kubepods")  # kubelet's cgroupfs layout, cgroup v1
+MEMORY_REPORT = REPO / ".stack" / "cluster" / "logs" / "pod-memory.txt"  # logs outlive `cluster down`
+
+
+def resident_bytes(pod_uid: str) -> int:
+    """The pod's resident memory (its cgroup's total_rss, every container and the pause one)."""
+    found = [*MEMORY_CGROUPS.glob(f"pod{pod_uid}"), *MEMORY_CGROUPS.glob(f"*/pod{pod_uid}")]
+    assert len(found) == 1, f"pod {pod_uid}: memory cgroups {found}"
+    stat = dict(line.split() for line in (found[0] / "memory.stat").read_text().splitlines())
+    return int(stat["total_rss"])
+
+
+def limit_bytes(pod: dict[str, Any]) -> int | None:
+    limits = [c.get("resources", {}).get("limits", {}).get("memory") for c in pod["spec"]["containers"]]
+    if not limits or None in limits:
+        return None
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    return sum(int(v[:-2]) * units[v[-2:]] if v[-2:] in units else int(v) for v in limits)
+
+
+def test_every_pod_after_the_day_stays_within_its_memory_limit(release: Release) -> None:
+    """Read from the node's own cgroups after the backfilled day; the figures go to MEMORY_REPORT."""
+    lines = []
+    for pod in pods(release):
+        if pod["status"]["phase"] != "Running":
+            continue
+        name, rss, limit = pod["metadata"]["name"], resident_bytes(pod["metadata"]["uid"]), limit_bytes(pod)
+        lines.append(f"{name}: RSS {rss / 2**20:.0f} MiB" + (f" of {limit / 2**20:.0f} MiB" if limit else ""))
+        assert rss > 0, name
+        if limit is not None:
+            assert rss < 0.9 * limit, f"{name}: {rss / 2**20:.0f} MiB of its {limit / 2**20:.0f} MiB limit"
+    MEMORY_REPORT.write_text("\n".join(sorted(lines)) + "\n")
 
 
 def test_helm_test_passes(release: Release) -> None:
