@@ -77,7 +77,7 @@ def simulate_into_kafka(
     except (SinkError, TopicsError, RegistryError) as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:
-        print(f"the open transaction is aborted; the same command {resume} finishes the run", file=sys.stderr)
+        print(f"the open transaction is aborted; the same command {resume}finishes the run", file=sys.stderr)
         raise
     if quiet:
         return

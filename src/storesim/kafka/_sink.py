@@ -63,7 +63,7 @@ class KafkaSink:
         self._timeout = timeout
         self._per_transaction = events_per_transaction
         plans = [TopicPlan(name, partitions, replication) for name in names.values()]
-        self.created = create_topics(bootstrap, plans, names, timeout, TOPIC_CONFIG)
+        create_topics(bootstrap, plans, names, timeout, TOPIC_CONFIG)
         self._encoders = self._encoders_for(registry_url, names)
         self._time_fields = {topic: event_time_field(topic) for topic in names}
         group = f"storesim-simulate-{run_id}"
