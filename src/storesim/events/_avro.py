@@ -20,6 +20,19 @@ _pack_double = struct.Struct("<d").pack
 _CACHE_LIMIT = 16_384  # recent values only: ids repeat within a visit, timestamps within seconds
 
 
+def _varint(n: int) -> bytes:
+    """The unsigned base-128 groups of ``n``, least significant first."""
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_LOW_GROUPS = [bytes(((n & 0x7F) | 0x80,)) for n in range(128)]  # a group that has more after it
+
+
 def long_bytes(value: int) -> bytes:
     """Avro's zig-zag variable-length encoding of an int or long."""
     return _varint((value << 1) ^ (value >> 63))
@@ -79,19 +92,6 @@ class _Long:
             self.cache.update(self.small)
         self.cache[value] = encoded
         return encoded
-
-
-def _varint(n: int) -> bytes:
-    """The unsigned base-128 groups of ``n``, least significant first."""
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
-_LOW_GROUPS = [bytes(((n & 0x7F) | 0x80,)) for n in range(128)]  # a group that has more after it
 
 
 class _Compiler:
