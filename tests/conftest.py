@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -42,14 +43,25 @@ class Run:
         return self.out / f"{topic}.{'avro' if self.format == 'avro' else 'jsonl'}"
 
 
+def plain(value: Any) -> Any:
+    """A value as fastavro reads it, in the records' own types: uuids as text, money decimals as the
+    float of their cents (exact: both are the float nearest to the same number of cents)."""
+    if isinstance(value, UUID):
+        return str(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
 def read_topic(path: Path) -> list[dict[str, Any]]:
-    """The records of one output file; Avro uuid values come back as text, as JSON has them."""
+    """The records of one output file, with plain() values (as JSON has them)."""
     if path.suffix == ".avro":
         with path.open("rb") as handle:
-            return [
-                {k: str(v) if isinstance(v, UUID) else v for k, v in record.items()}
-                for record in fastavro.reader(handle)
-            ]
+            return [plain(record) for record in fastavro.reader(handle)]
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 

@@ -15,7 +15,6 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
-from uuid import UUID
 
 from confluent_kafka import Consumer, Message
 from confluent_kafka.schema_registry import SchemaRegistryClient
@@ -24,6 +23,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from storesim.events import TOPICS
 from storesim.settings import AdminSettings
+from tests.conftest import plain
 
 GARBAGE_KEY = b"garbage"
 T = TypeVar("T")
@@ -94,10 +94,6 @@ def free_port() -> int:
     raise RuntimeError(f"no free port between {_FIRST_PORT} and {low}")
 
 
-def plain(value: Any) -> Any:
-    return str(value) if isinstance(value, UUID) else value
-
-
 def _read(
     stack: dict[str, str],
     topics: list[str],
@@ -143,7 +139,7 @@ def consume(
         topic = str(message.topic())
         record = deserializer(message.value(), SerializationContext(topic, MessageField.VALUE))
         key = (message.key() or b"").decode()
-        return topic, key, {k: plain(v) for k, v in record.items()}
+        return topic, key, plain(record)
 
     return _read(stack, topics, expected, deadline_seconds, decode)
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import urllib.request
 import uuid
+from decimal import Decimal
 
 import pytest
 from confluent_kafka import Producer
@@ -86,7 +87,7 @@ def test_schemas_are_registered_backward_and_serve_a_schema_only_consumer(
         "product_id": "A01",
         "store_id": "STORE-001",
         "customer_id": "c",
-        "refund_amount": 1.5,
+        "refund_amount": Decimal("1.50"),  # money is an Avro decimal
         "reason": "defective",
         "timestamp": 1_762_500_000_000,
     }
@@ -94,7 +95,7 @@ def test_schemas_are_registered_backward_and_serve_a_schema_only_consumer(
     assert payload is not None
     assert payload[0] == 0, "Confluent framing: magic byte 0, then the schema id"
     decoded = deserializer(payload, context)
-    assert decoded["refund_amount"] == 1.5
+    assert decoded["refund_amount"] == Decimal("1.50")
     assert decoded["reason"] == "defective"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,28 @@ from storesim.settings import (
 from storesim.world import stores
 
 
+def with_decimals(schema: Any, value: Any) -> Any:
+    """The value as fastavro takes it: our money floats become Decimals where the schema says so."""
+    if isinstance(schema, list):
+        branch = next((b for b in schema if b != "null"), "null")
+        return None if value is None else with_decimals(branch, value)
+    if not isinstance(schema, dict):
+        return value
+    if schema.get("logicalType") == "decimal":
+        return Decimal(value).quantize(Decimal("0.01"))
+    kind = schema["type"]
+    if isinstance(kind, dict | list):
+        return with_decimals(kind, value)
+    if kind == "array":
+        return [with_decimals(schema["items"], v) for v in value]
+    if kind == "record":
+        return {f["name"]: with_decimals(f["type"], value[f["name"]]) for f in schema["fields"]}
+    return value
+
+
 def fastavro_bytes(topic: str, record: dict[str, Any]) -> bytes:
     buffer = io.BytesIO()
-    fastavro.schemaless_writer(buffer, parsed_schema(topic), record)
+    fastavro.schemaless_writer(buffer, parsed_schema(topic), with_decimals(raw_schema(topic), record))
     return buffer.getvalue()
 
 

@@ -2,6 +2,7 @@
 
 from storesim.events._avro import compile_encoder
 from storesim.events._files import FileSink, OutputFormat
+from storesim.events._money import money_reader
 from storesim.events._schemas import (
     blank_record,
     json_record,
@@ -41,6 +42,7 @@ __all__ = [
     "compile_encoder",
     "event_time_field",
     "json_record",
+    "money_reader",
     "parsed_schema",
     "raw_schema",
     "record_from_json",

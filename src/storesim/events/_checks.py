@@ -13,6 +13,7 @@ from collections.abc import Callable
 from functools import cache
 from typing import Any
 
+from storesim.events._money import is_money, money_check
 from storesim.events._schemas import raw_schema
 from storesim.events._topics import Record
 
@@ -94,6 +95,9 @@ def _compile(schema: Any) -> _Check:
         return array
     if kind == "record":
         return _record(schema)
+    if is_money(schema):
+        check: _Check = money_check(schema["precision"])
+        return check
     return _compile(kind)  # {"type": "long", "logicalType": ...}: the logical type rides on its base
 
 

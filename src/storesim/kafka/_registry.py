@@ -41,7 +41,10 @@ def register_schemas(url: str, names: dict[str, str]) -> dict[str, int]:
             ids[subject] = client.register_schema(subject, value_schema(topic))
             client.set_compatibility(subject_name=subject, level=COMPATIBILITY)
         except SchemaRegistryError as exc:
-            raise RegistryError(f"SCHEMA_REGISTRY_URL={url}: {subject}: {exc}") from None
+            hint = ""
+            if exc.http_status_code == 409:  # money was an Avro double before it became a decimal
+                hint = " (an earlier, incompatible schema is registered: see the README's 'Upgrading')"
+            raise RegistryError(f"SCHEMA_REGISTRY_URL={url}: {subject}: {exc}{hint}") from None
         except Exception as exc:  # connection errors come from the HTTP client, unwrapped
             raise RegistryError(f"SCHEMA_REGISTRY_URL={url}: cannot reach the registry: {exc}") from None
     return ids

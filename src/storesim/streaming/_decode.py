@@ -6,7 +6,8 @@ consumer reads whatever OUTPUT_FORMAT the stage before it used. Records come bac
 message of another schema, or a field of the wrong type, is refused here and not deep inside an engine:
 
 - Avro is read with the writer's schema (from the registry, cached by id) resolved to the topic's own,
-  both without logical types, so the values come out in the engines' shape directly. A writer schema
+  both without logical types, so the values come out in the engines' shape directly (money, read as
+  the decimal's bytes, is turned into the float of its cents). A writer schema
   that does not resolve (another record, an enum symbol we lack) is refused as wrong-schema.
 - JSON is turned into the Avro-ready record and then checked field by field against the schema.
 
@@ -26,7 +27,7 @@ import fastavro
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from storesim.events import Record, raw_schema, record_from_json
+from storesim.events import Record, money_reader, raw_schema, record_from_json
 from storesim.events._checks import InvalidRecordError, record_check
 from storesim.streaming._inputs import InputError
 
@@ -56,9 +57,10 @@ def _parse(schema: Any) -> Any:
     return fastavro.parse_schema(_without_logical_types(schema))
 
 
-def _reader(writer: Any, reader: Any) -> _Read:
+def _reader(writer: Any, reader: Any, topic: str) -> _Read:
     """Decodes the Avro body after the 5-byte header; every byte must belong to the record."""
     target = None if writer == reader else reader
+    money = money_reader(raw_schema(topic)) or (lambda record: record)
 
     def read(value: bytes) -> Record:
         body = io.BytesIO(value)
@@ -66,6 +68,7 @@ def _reader(writer: Any, reader: Any) -> _Read:
         record: Record = fastavro.schemaless_reader(body, writer, target)  # type: ignore[assignment]
         if body.tell() != len(value):
             raise ValueError(f"{len(value) - body.tell()} bytes after the record")
+        money(record)
         return record
 
     return read
@@ -124,7 +127,7 @@ class RecordDecoder:
         name = writer.get("name") if isinstance(writer, dict) else writer
         if name != own["name"]:
             raise DecodeError("wrong-schema", f"schema id {schema_id} is a {name}, not a {own['name']}")
-        read = self._readers[(schema_id, topic)] = _reader(writer, own)
+        read = self._readers[(schema_id, topic)] = _reader(writer, own, topic)
         return read
 
     def _json(self, topic: str, value: bytes) -> Record:
