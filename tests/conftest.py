@@ -15,7 +15,7 @@ import pytest
 
 from storesim.cli import app
 from storesim.cli._errors import run_command
-from storesim.events import TOPICS
+from storesim.events import OUTPUTS
 from storesim.settings import environment_variables
 
 # Every variable storesim reads: a test run sees only the ones it sets.
@@ -75,7 +75,7 @@ def simulate(out: Path, *args: str, env: dict[str, str] | None = None, fmt: str 
         code = run_command(app, "storesim", ["simulate", *args, "--out", str(out), "--format", fmt, "-q"])
     assert code == 0, f"storesim simulate {' '.join(args)} exited {code}"
     run = Run(out, fmt)
-    for topic in TOPICS:
+    for topic in OUTPUTS:
         run.records[topic] = read_topic(run.file(topic))
     return run
 

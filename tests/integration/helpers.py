@@ -21,7 +21,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from storesim.events import TOPICS
+from storesim.events import OUTPUTS
 from storesim.settings import AdminSettings
 from tests.conftest import plain
 
@@ -34,7 +34,7 @@ ADMIN_TOPIC_VARIABLES = AdminSettings.topic_variables()
 def unique_names() -> dict[str, str]:
     """Topic names of one test only: the stack outlives test runs."""
     run = uuid.uuid4().hex[:8]
-    return {topic: f"{topic}.{run}" for topic in TOPICS}
+    return {topic: f"{topic}.{run}" for topic in OUTPUTS}
 
 
 def base_env(stack: dict[str, str], **extra: str) -> dict[str, str]:

@@ -33,14 +33,14 @@ def test_topics_are_created_once_with_equal_partition_counts(
     env = admin_env(stack, names, TOPIC_PARTITIONS="3", DLQ_TOPIC=f"dlq.{names['refunds']}")
     first = run(["topics", "create"], env)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.count("created") == 9
+    assert first.stdout.count("created") == 10  # seven event topics, the answer key, dead letters, stores
     topics = AdminClient({"bootstrap.servers": stack["KAFKA_BROKER"]}).list_topics(timeout=10).topics
     for name in [*names.values(), f"dlq.{names['refunds']}"]:
         assert len(topics[name].partitions) == 3, name
     assert len(topics[env["STORE_CONTROL_TOPIC"]].partitions) == 64
     again = run(["topics", "create"], env)
     assert again.returncode == 0, again.stderr
-    assert again.stdout.count("exists") == 9
+    assert again.stdout.count("exists") == 10
 
 
 def test_co_partitioning_is_enforced(stack: dict[str, str], names: dict[str, str]) -> None:

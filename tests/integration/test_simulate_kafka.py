@@ -16,7 +16,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from storesim.events import TOPICS, event_time_field
+from storesim.events import OUTPUTS, TOPICS, TRUTH, event_time_field
 from tests.conftest import Run, plain, simulate
 from tests.integration.chain import Chain
 from tests.integration.helpers import (
@@ -89,7 +89,7 @@ def test_simulate_kafka_lands_what_the_seven_services_produce(
     out = finished(
         simulate_into_kafka(stack, names, "--registry", stack["SCHEMA_REGISTRY_URL"], "--data", str(dataset))
     )
-    assert f"produced {sum(len(expected.records[t]) for t in TOPICS):,}" in out, out
+    assert f"produced {sum(len(expected.records[t]) for t in OUTPUTS):,}" in out, out
     from_simulate = landed(stack, names, expected)
 
     deserializer = AvroDeserializer(SchemaRegistryClient({"url": stack["SCHEMA_REGISTRY_URL"]}))
@@ -106,18 +106,30 @@ def test_simulate_kafka_lands_what_the_seven_services_produce(
             decoded.append(canonical(plain(record)))
         assert sorted(decoded) == sorted(map(canonical, expected.records[topic])), topic
 
+    # The answer key lands beside them (the chain has no stage that writes it yet), keyed by store and
+    # stamped with its hour.
+    truth = consume_messages(stack, [names[TRUTH]], len(expected.records[TRUTH]), deadline_seconds=60)
+    decoded = []
+    for message in truth:
+        record = deserializer(message.value, SerializationContext(message.topic, MessageField.VALUE))
+        assert message.key == record["store_id"].encode()
+        assert message.timestamp == epoch_millis(record["hour"])
+        decoded.append(canonical(plain(record)))
+    assert sorted(decoded) == sorted(map(canonical, expected.records[TRUTH]))
+    assert message_count(stack, names[TRUTH]) == len(decoded) == 2 * 24
+
 
 def offsets_so_far(stack: dict[str, str], names: dict[str, str]) -> int:
     """The topics' end offsets summed; 0 while the run is still creating them (their partitions have
     no leader yet, and the broker says so)."""
     try:
-        return sum(end_offsets(stack, names[t]) for t in TOPICS)
+        return sum(end_offsets(stack, names[t]) for t in OUTPUTS)
     except KafkaException:
         return 0
 
 
 def committed_total(stack: dict[str, str], names: dict[str, str]) -> int:
-    return sum(message_count(stack, names[t]) for t in TOPICS)
+    return sum(message_count(stack, names[t]) for t in OUTPUTS)
 
 
 def test_an_interrupted_run_started_again_leaves_no_duplicate(stack: dict[str, str], tmp_path: Path) -> None:
@@ -137,7 +149,7 @@ def test_an_interrupted_run_started_again_leaves_no_duplicate(stack: dict[str, s
         env={"BASE_DAILY_CUSTOMERS": customers},
         fmt="json",
     )
-    total = sum(len(expected.records[t]) for t in TOPICS)
+    total = sum(len(expected.records[t]) for t in OUTPUTS)
     names = unique_names()
     args = ("--format", "json", "--events-per-transaction", "2000")
     first = simulate_into_kafka(stack, names, *args, customers=customers)
@@ -155,9 +167,9 @@ def test_an_interrupted_run_started_again_leaves_no_duplicate(stack: dict[str, s
     out = finished(simulate_into_kafka(stack, names, *args, customers=customers))
     assert f"{interrupted:,} events were already in Kafka" in out, out
     assert f"produced {total - interrupted:,}" in out, out
-    got = consume_messages(stack, [names[t] for t in TOPICS], total)
+    got = consume_messages(stack, [names[t] for t in OUTPUTS], total)
     logical = {name: topic for topic, name in names.items()}
-    for topic in TOPICS:
+    for topic in OUTPUTS:
         have = sorted(canonical(json.loads(m.value)) for m in got if logical[m.topic] == topic)
         assert have == sorted(map(canonical, expected.records[topic])), topic
         assert message_count(stack, names[topic]) == len(expected.records[topic]), f"{topic}: duplicates"

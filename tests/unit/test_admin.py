@@ -17,7 +17,7 @@ def test_every_topic_and_the_dead_letter_topic_get_the_same_partition_count(
     monkeypatch.setenv("TOPIC_PARTITIONS", "4")
     settings = AdminSettings.from_env()
     plans = plan_topics(settings.topic_names(), settings.dlq_topic, settings.topic_partitions, 1)
-    assert [p.name for p in plans] == [*TOPICS, "storesim.dlq"]
+    assert [p.name for p in plans] == [*TOPICS, "storesim.truth", "storesim.dlq"]
     assert {p.partitions for p in plans} == {4}
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from storesim.data import build_dataset
 from storesim.embedded import SimulationPlan, simulate
-from storesim.events import TOPICS, parsed_schema, raw_schema
+from storesim.events import OUTPUTS, parsed_schema, raw_schema
 from storesim.events._avro import ContainerWriter, compile_encoder, long_bytes
 from storesim.settings import (
     FootTrafficSettings,
@@ -72,8 +72,8 @@ def records() -> list[tuple[str, dict[str, Any]]]:
 def test_every_record_of_a_run_encodes_as_fastavro_encodes_it(
     records: list[tuple[str, dict[str, Any]]],
 ) -> None:
-    encoders = {topic: compile_encoder(raw_schema(topic)) for topic in TOPICS}
-    assert {topic for topic, _ in records} == set(TOPICS)
+    encoders = {topic: compile_encoder(raw_schema(topic)) for topic in OUTPUTS}
+    assert {topic for topic, _ in records} == set(OUTPUTS)
     for topic, record in records:
         assert encoders[topic](record) == fastavro_bytes(topic, record), (topic, record)
 

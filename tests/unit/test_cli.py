@@ -20,7 +20,7 @@ import typer
 import storesim
 import storesim.cli
 import storesim_dataloader.cli
-from storesim.events import TOPICS, raw_schema
+from storesim.events import OUTPUTS, TOPICS, TRUTH, raw_schema
 from storesim.settings import environment_variables
 
 STORESIM = Path(sys.executable).with_name("storesim")
@@ -246,7 +246,7 @@ def test_the_base_command_of_the_bad_cases_is_good_and_quiet(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
     assert result.stderr == ""
-    assert len(written_event_files(tmp_path)) == len(TOPICS)
+    assert len(written_event_files(tmp_path)) == len(OUTPUTS)
 
 
 # --- good runs ------------------------------------------------------------------------------------
@@ -259,8 +259,10 @@ def test_a_good_run_writes_one_file_per_topic_and_a_summary(tmp_path: Path, fmt:
     result = run(STORESIM, *simulate_args(tmp_path, {"--format": fmt}, quiet=False), env=SMALL_RUN)
 
     assert result.returncode == 0, result.stderr
-    assert sorted(path.name for path in out.iterdir()) == sorted(f"{topic}{suffix}" for topic in TOPICS)
+    assert sorted(path.name for path in out.iterdir()) == sorted(f"{topic}{suffix}" for topic in OUTPUTS)
     records = {topic: read_records(out / f"{topic}{suffix}") for topic in TOPICS}
+    assert len(read_records(out / f"{TRUTH}{suffix}")) == 24, "the answer key: one record per store-hour"
+    assert re.search(r"answer key \(store-hours\)\W+24\b", result.stdout), result.stdout
     assert records["foot_traffic"], "a day with 30 customers has foot traffic"
     assert records["shelf_events"], "and shelf events"
     assert "seed 1" in result.stdout
@@ -282,7 +284,7 @@ def test_the_seed_variable_is_used_when_seed_is_absent(tmp_path: Path) -> None:
     for result in (first, second, explicit, other):
         assert result.returncode == 0, result.stderr
     assert "seed 5" in first.stdout
-    for topic in TOPICS:
+    for topic in OUTPUTS:
         name = f"{topic}.jsonl"
         expected = (tmp_path / "a" / "out" / name).read_bytes()
         assert (tmp_path / "b" / "out" / name).read_bytes() == expected, name
@@ -315,7 +317,7 @@ def test_avro_runs_with_the_same_seed_variable_write_the_same_records(tmp_path: 
         result = run(STORESIM, *simulate_args(tmp_path / name, {"--seed": None}), env=env)
         assert result.returncode == 0, result.stderr
 
-    for topic in TOPICS:
+    for topic in OUTPUTS:
         first, second = (tmp_path / name / "out" / f"{topic}.avro" for name in ("a", "b"))
         assert read_records(first) == read_records(second), topic
         assert split_avro(first, 5, topic) == split_avro(second, 5, topic), topic
@@ -337,7 +339,7 @@ def test_schemas_list_prints_every_topic() -> None:
 
     assert result.returncode == 0, result.stderr
     rows = [line.split("\t") for line in result.stdout.splitlines()]
-    assert [row[0] for row in rows] == list(TOPICS)
+    assert [row[0] for row in rows] == list(OUTPUTS)
     for topic, record_name, path in rows:
         assert record_name.endswith("." + raw_schema(topic)["name"])
         assert Path(path).is_file()

@@ -14,7 +14,7 @@ import pytest
 from storesim._keys import CustomerKey, customer_id, decode_customer_id
 from storesim.data import build_dataset
 from storesim.embedded import SimulationPlan, simulate
-from storesim.events import FOOT_TRAFFIC, POS_TRANSACTIONS, SHELF_EVENTS, TOPICS, Record, json_record
+from storesim.events import FOOT_TRAFFIC, OUTPUTS, POS_TRANSACTIONS, SHELF_EVENTS, TOPICS, Record, json_record
 from storesim.events._checks import InvalidRecordError, record_check
 from storesim.settings import (
     FootTrafficSettings,
@@ -42,7 +42,7 @@ def records() -> dict[str, list[Record]]:
         register=RegisterSettings(),
         ledger=LedgerSettings(refund_probability=0.5),
     )
-    out: dict[str, list[Record]] = {topic: [] for topic in TOPICS}
+    out: dict[str, list[Record]] = {topic: [] for topic in OUTPUTS}
     simulate(plan, build_dataset(plan.start, plan.start), lambda topic, _key, r: out[topic].append(r))
     return out
 

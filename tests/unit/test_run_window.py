@@ -24,7 +24,7 @@ from storesim.world import store, stores
 
 DAY = date(2025, 3, 28)
 START, END = epoch_day(DAY) * 86400, (epoch_day(DAY) + 1) * 86400
-_TIME_FIELDS = ("timestamp", "entry_time", "time")
+_TIME_FIELDS = ("timestamp", "entry_time", "time", "hour")
 
 
 def run(numbers: list[int], customers: int) -> tuple[Summary, list[tuple[str, Record]]]:

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from storesim._time import iso_utc
 from storesim.embedded import Summary
-from storesim.events import TOPICS
+from storesim.events import TOPICS, TRUTH
 
 __all__ = ["print_summary", "progress_bar"]
 
@@ -49,7 +49,8 @@ def print_summary(summary: Summary, where: dict[str, str], *, column: str = "fil
     table.add_column(column)
     for topic in TOPICS:
         table.add_row(topic, f"{summary.events[topic]:,}", where.get(topic, ""))
-    table.add_row("total", f"{sum(summary.events.values()):,}", "", style="bold")
+    table.add_row("total", f"{sum(summary.events[topic] for topic in TOPICS):,}", "", style="bold")
+    table.add_row("answer key (store-hours)", f"{summary.events[TRUTH]:,}", where.get(TRUTH, ""))
     console.print(table)
     console.print(
         f"sessions {summary.sessions:,} · checkouts {summary.checkouts:,} · "

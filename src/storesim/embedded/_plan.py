@@ -14,6 +14,7 @@ from storesim.events import (
     REFUNDS,
     SHELF_EVENTS,
     TRANSACTIONS,
+    TRUTH,
 )
 from storesim.settings import (
     FootTrafficSettings,
@@ -51,8 +52,10 @@ class SimulationPlan:
         return first, first + self.days * 86400
 
     def topic_names(self) -> dict[str, str]:
-        """Logical topic → configured name; one process writes every topic, so two may not share a name."""
+        """Logical topic → configured name (the answer key's file is always truth.*); one process writes
+        every topic, so two may not share a name."""
         names = {
+            TRUTH: ("", TRUTH),  # first, so that a topic named like it is the one reported
             FOOT_TRAFFIC: ("KAFKA_TOPIC", self.foot.kafka_topic),
             FOOT_TRAFFIC_REALISTIC: ("KAFKA_TOPIC_REALISTIC", self.foot.kafka_topic_realistic),
             SHELF_EVENTS: ("KAFKA_TOPIC_SHELF", self.shelf.kafka_topic_shelf),

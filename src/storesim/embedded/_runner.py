@@ -32,6 +32,7 @@ from storesim.engines import (
     RegisterEngine,
     Session,
     ShelfEngine,
+    TruthEngine,
     standalone_ledger,
     standalone_register,
 )
@@ -90,6 +91,7 @@ class _StoreStream:
         coherent_ledger = plan.ledger.ledger_mode == "coherent"
         ledger = LedgerEngine(plan.seed, plan.ledger.refund_probability, {store.number: store}.__getitem__)
         self.ledger = ledger if coherent_ledger else None
+        self.truth = TruthEngine(store.store_id, *plan.utc_window)
         self._out: list[tuple[int, int, str, str, Record]] = []
         self._seq = 0
 
@@ -102,6 +104,7 @@ class _StoreStream:
         """Everything due at or before ``until``: checkouts and what follows from them, logouts, refunds."""
         for checkout in self.pos.due(until):
             self.summary.checkouts += 1
+            self.truth.checkout(checkout)
             self._emit((checkout,))
             if self.register is not None:
                 self._emit(self.register.on_checkout(checkout.record))
@@ -110,7 +113,18 @@ class _StoreStream:
         if self.register is not None:
             self._emit(self.register.due(until))
         if self.ledger is not None:
-            self._emit(self.ledger.due(until))
+            refunds = self.ledger.due(until)
+            self.truth.refunds(refunds)
+            self._emit(refunds)
+
+    def _advance(self, instant: int) -> None:
+        """Releases everything due before ``instant`` and closes the answer key's hours that end by then."""
+        if instant < self.truth.next_end:
+            self._release(instant - 1)
+            return
+        hours = self.truth.open_carts(self.pos.open_at, instant)
+        self._release(instant - 1)
+        self._emit(self.truth.close(hours))
 
     def _drain_before(self, ts: int) -> Iterator[_Row]:
         out, number = self._out, self.store.number
@@ -141,6 +155,7 @@ class _StoreStream:
             source: list[tuple[int, int, Emitted, Session | None]] = []
             order = 0
             for session in self.foot.sessions(self.store, day):
+                self.truth.visit(session.entry, session.exit)
                 for event in self.foot.events(session):
                     if not start <= event.ts < end:
                         continue  # foot-traffic skips it too: a visit that began before the start has no cart
@@ -156,7 +171,7 @@ class _StoreStream:
                     break  # a shelf action after the end: the run stops there
                 if ts != released:  # several source events share an instant (a pickup and its weight change)
                     released = ts
-                    self._release(ts - 1)
+                    self._advance(ts)
                     while out and out[0][0] < ts:  # inlined _drain_before: this loop runs for every event
                         when, seq, topic, key, record = pop(out)
                         yield when, number, seq, topic, key, record
@@ -168,9 +183,9 @@ class _StoreStream:
                         order += 1
                         push(source, (action.ts, order, action, None))
             day_end = min(day.start + 86400, end)
-            self._release(day_end - 1)
+            self._advance(day_end)
             yield from self._drain_before(day_end)
-        self._release(end - 1)
+        self._advance(end)
         yield from self._drain_before(end)
         self.summary.after_end += len(out)
         self.summary.empty_sessions += self.pos.empty_sessions

@@ -15,8 +15,10 @@ from storesim.engines.standalone import (
     standalone_ledger,
     standalone_register,
 )
+from storesim.engines.truth import HOUR, TruthEngine
 
 __all__ = [
+    "HOUR",
     "MAX_ACTIONS",
     "MIN_ACTIONS",
     "REFUND_REASONS",
@@ -30,6 +32,7 @@ __all__ = [
     "RegisterEngine",
     "Session",
     "ShelfEngine",
+    "TruthEngine",
     "register_amounts",
     "standalone_ledger",
     "standalone_register",

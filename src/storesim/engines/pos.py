@@ -66,6 +66,11 @@ class PosEngine:
     def open_carts(self) -> int:
         return len(self._carts)
 
+    def open_at(self, instant: int) -> int:
+        """The carts of the sessions opened so far that are still open at ``instant`` (checked out at
+        or after it), whether or not due() has released the earlier ones yet."""
+        return sum(1 for cart in self._carts.values() if cart.deadline >= instant)
+
     def open_session(self, customer_id: str, entry: int, exit_time: int) -> None:
         if customer_id in self._carts:
             raise PosInputError("duplicate-session", f"customer {customer_id} already has an open session")

@@ -17,7 +17,7 @@ from typing import Any
 import fastavro
 
 from storesim._time import iso_utc, ledger_utc, parse_iso_utc
-from storesim.events._topics import TOPICS, Record
+from storesim.events._topics import OUTPUTS, Record
 
 __all__ = ["blank_record", "json_record", "parsed_schema", "raw_schema", "record_from_json", "schema_dir"]
 
@@ -39,7 +39,7 @@ def schema_dir() -> Path:
 
 @cache
 def raw_schema(topic: str) -> dict[str, Any]:
-    if topic not in TOPICS:
+    if topic not in OUTPUTS:
         raise KeyError(f"unknown topic {topic!r}")
     result: dict[str, Any] = json.loads((schema_dir() / f"{topic}.avsc").read_text())
     return result

@@ -1,4 +1,8 @@
-"""The topics storesim writes, by their seed default names, and what an engine hands to a sink."""
+"""The topics storesim writes, by their seed default names, and what an engine hands to a sink.
+
+TOPICS are the events; TRUTH is the answer key beside them (per store and hour, what happened), so
+OUTPUTS is everything a run writes.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,14 @@ from typing import Any, Final, NamedTuple
 __all__ = [
     "FOOT_TRAFFIC",
     "FOOT_TRAFFIC_REALISTIC",
+    "OUTPUTS",
     "POS_EVENTS",
     "POS_TRANSACTIONS",
     "REFUNDS",
     "SHELF_EVENTS",
     "TOPICS",
     "TRANSACTIONS",
+    "TRUTH",
     "Emitted",
     "Record",
     "event_time_field",
@@ -25,6 +31,7 @@ POS_TRANSACTIONS: Final = "pos_transactions"
 POS_EVENTS: Final = "pos_events"
 TRANSACTIONS: Final = "transactions"
 REFUNDS: Final = "refunds"
+TRUTH: Final = "truth"
 
 TOPICS: Final = (
     FOOT_TRAFFIC,
@@ -35,16 +42,17 @@ TOPICS: Final = (
     TRANSACTIONS,
     REFUNDS,
 )
+OUTPUTS: Final = (*TOPICS, TRUTH)
 
 Record = dict[str, Any]
 
 # The field (epoch milliseconds) that says when a topic's event happened: a session is emitted at entry.
-_EVENT_TIME_FIELDS: Final = {FOOT_TRAFFIC: "entry_time", FOOT_TRAFFIC_REALISTIC: "time"}
+_EVENT_TIME_FIELDS: Final = {FOOT_TRAFFIC: "entry_time", FOOT_TRAFFIC_REALISTIC: "time", TRUTH: "hour"}
 
 
 def event_time_field(topic: str) -> str:
     """The name of the record field holding the event's time, in epoch milliseconds."""
-    if topic not in TOPICS:
+    if topic not in OUTPUTS:
         raise KeyError(topic)
     return _EVENT_TIME_FIELDS.get(topic, "timestamp")
 

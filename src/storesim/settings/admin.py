@@ -4,7 +4,7 @@ The seeds name some topics with the same variable (KAFKA_TOPIC is foot_traffic f
 seed, pos_events for the register's, transactions for the ledger's). The admin creates all of them at
 once, so it reads the unambiguous names: the POS seed's FOOT_TOPIC / SHELF_TOPIC / POS_TOPIC, the
 foot-traffic seed's KAFKA_TOPIC_REALISTIC, the ledger seed's KAFKA_TOPIC_REFUNDS, and its own for the
-register's output, the dead letters and the store-control topic.
+register's output, the dead letters, the store-control topic and the answer key (TRUTH_TOPIC).
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from storesim.events import (
     REFUNDS,
     SHELF_EVENTS,
     TRANSACTIONS,
+    TRUTH,
 )
 from storesim.settings._base import ComponentSettings
-from storesim.settings._names import DLQ_TOPIC, STORE_CONTROL_TOPIC, STORE_SLOTS
+from storesim.settings._names import DLQ_TOPIC, STORE_CONTROL_TOPIC, STORE_SLOTS, TRUTH_TOPIC
 
 __all__ = ["DLQ_TOPIC", "AdminSettings"]
 
@@ -34,6 +35,7 @@ _TOPIC_FIELDS = {
     POS_EVENTS: "pos_events_topic",
     TRANSACTIONS: "transactions_topic",
     REFUNDS: "kafka_topic_refunds",
+    TRUTH: "truth_topic",
 }
 
 
@@ -49,6 +51,7 @@ class AdminSettings(ComponentSettings):
     pos_events_topic: str = Field(POS_EVENTS, min_length=1)
     transactions_topic: str = Field(TRANSACTIONS, min_length=1)
     kafka_topic_refunds: str = Field(REFUNDS, min_length=1)
+    truth_topic: str = Field(TRUTH_TOPIC, min_length=1)
     dlq_topic: str = Field(DLQ_TOPIC, min_length=1)
     store_control_topic: str = Field(STORE_CONTROL_TOPIC, min_length=1)
     store_slots: int = Field(STORE_SLOTS, ge=1, le=1000)

@@ -1,0 +1,106 @@
+"""The answer key: what really happened in a store, hour by UTC hour, as the engines made it happen.
+
+A pipeline's result is only as good as what it can be compared with. These figures are counted from
+the engines' own acts (a visit the foot-traffic engine drew, a checkout the POS released, a refund
+the ledger booked), never by reading the topics back, so that a fault on the way to Kafka (a message
+sent twice, held back, lost) changes the topics but not the answer key.
+
+An hour is closed once the store has released everything due before its end: nothing can change it
+any more. Its record is emitted at the hour's last second, after every event of that hour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from storesim.events._topics import TRUTH, Emitted, Record
+
+__all__ = ["HOUR", "TruthEngine"]
+
+HOUR = 3600
+
+
+@dataclass(slots=True)
+class _Hour:
+    visits_started: int = 0
+    visits_ended: int = 0
+    checkouts: int = 0
+    items_sold: int = 0
+    revenue_cents: int = 0
+    refunds: int = 0
+    refund_cents: int = 0
+
+
+class TruthEngine:
+    """One store's hours of the run window [start, end), both on whole UTC hours."""
+
+    def __init__(self, store_id: str, start: int, end: int) -> None:
+        if start % HOUR or end % HOUR:
+            raise ValueError("the answer key's window must start and end on whole UTC hours")
+        self.store_id = store_id
+        self.start, self.end = start, end
+        self.next_end = start + HOUR  # the end of the first hour not yet closed
+        self._hours: dict[int, _Hour] = {}
+
+    def _hour(self, instant: int) -> _Hour:
+        start = instant - instant % HOUR
+        hour = self._hours.get(start)
+        if hour is None:
+            if start < self.next_end - HOUR:
+                raise RuntimeError(f"the answer key's hour {start} is already closed")
+            hour = self._hours[start] = _Hour()
+        return hour
+
+    def visit(self, entry: int, exit_time: int) -> None:
+        """A visit; only what falls inside the window happened in this run."""
+        if self.start <= entry < self.end:
+            self._hour(entry).visits_started += 1
+        if self.start <= exit_time < self.end:
+            self._hour(exit_time).visits_ended += 1
+
+    def checkout(self, checkout: Emitted) -> None:
+        hour = self._hour(checkout.ts)
+        hour.checkouts += 1
+        for line in checkout.record["items"]:
+            hour.items_sold += line["quantity"]
+            hour.revenue_cents += round(line["total_price"] * 100)
+
+    def refunds(self, refunds: list[Emitted]) -> None:
+        for refund in refunds:
+            hour = self._hour(refund.ts)
+            hour.refunds += 1
+            hour.refund_cents += round(refund.record["refund_amount"] * 100)
+
+    def ends_through(self, instant: int) -> range:
+        """The ends of the hours that close once everything before ``instant`` is released."""
+        return range(self.next_end, min(instant, self.end) + 1, HOUR)
+
+    def open_carts(self, count: Callable[[int], int], instant: int) -> list[tuple[int, int]]:
+        """(end, carts open then) of each hour that closes by ``instant``, from ``count(t)``. Asked
+        before the checkouts due before ``instant`` are released: the carts that close between an
+        hour's end and ``instant`` are still there to be counted."""
+        return [(end, count(end)) for end in self.ends_through(instant)]
+
+    def close(self, hours: list[tuple[int, int]]) -> list[Emitted]:
+        """The records of the hours open_carts() named, once their checkouts and refunds are in."""
+        return [self._record(end, carts) for end, carts in hours]
+
+    def _record(self, end: int, open_carts: int) -> Emitted:
+        start = end - HOUR
+        hour = self._hours.pop(start, None) or _Hour()
+        self.next_end = end + HOUR
+        record: Record = {
+            "store_id": self.store_id,
+            "hour": start * 1000,
+            "visits_started": hour.visits_started,
+            "visits_ended": hour.visits_ended,
+            "checkouts": hour.checkouts,
+            "items_sold": hour.items_sold,
+            "revenue": hour.revenue_cents / 100,
+            "refunds": hour.refunds,
+            "refund_amount": hour.refund_cents / 100,
+            "net_revenue": (hour.revenue_cents - hour.refund_cents) / 100,
+            "open_carts": open_carts,
+        }
+        return Emitted(end - 1, TRUTH, self.store_id, record)
