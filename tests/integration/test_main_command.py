@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from storesim.events import TOPICS
+from storesim.events import OUTPUTS
 
 REPO = Path(__file__).resolve().parents[2]
 ABSENT = ("go", "java", "mvn", "apt-get")
@@ -68,8 +68,8 @@ def test_the_main_command_installs_and_runs_without_go_java_maven_or_apt(tmp_pat
     )
     seconds = time.monotonic() - began
     assert run.returncode == 0, run.stderr[-3000:]
-    assert sorted(p.stem for p in (repo / "out").iterdir()) == sorted(TOPICS), run.stderr
-    assert all((repo / "out" / f"{topic}.avro").stat().st_size > 0 for topic in TOPICS)
+    assert sorted(p.stem for p in (repo / "out").iterdir()) == sorted(OUTPUTS), run.stderr
+    assert all((repo / "out" / f"{topic}.avro").stat().st_size > 0 for topic in OUTPUTS)
     for tool in ("helm", "promtool", "pytest", "mypy"):
         assert not (repo / ".venv" / "bin" / tool).exists(), f"the main command installed {tool}"
     print(f"first ./scripts/storesim run with a fresh .venv: {seconds:.0f} s")
@@ -106,7 +106,7 @@ def test_the_main_command_installs_and_runs_without_go_java_maven_or_apt(tmp_pat
         timeout=300,
     )
     assert installed.returncode == 0, installed.stderr[-3000:]
-    for topic in TOPICS:
+    for topic in OUTPUTS:
         assert (elsewhere / "out" / f"{topic}.avro").read_bytes() == (
             repo / "out" / f"{topic}.avro"
         ).read_bytes(), f"{topic}: the wheel's run differs from the source tree's"
