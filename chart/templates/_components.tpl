@@ -236,6 +236,8 @@ spec:
   value: {{ .Values.topics.transactions | quote }}
 - name: KAFKA_TOPIC_REFUNDS
   value: {{ .Values.topics.refunds | quote }}
+- name: TRUTH_TOPIC
+  value: {{ .Values.topics.truth | quote }}
 - name: DLQ_TOPIC
   value: {{ .Values.topics.deadLetters | quote }}
 - name: STORE_CONTROL_TOPIC

@@ -236,6 +236,7 @@ def test_every_component_names_the_topics_alike(monkeypatch: pytest.MonkeyPatch,
         "topics.posEvents=pe",
         "topics.transactions=tx",
         "topics.refunds=rf",
+        "topics.truth=tr",
         "topics.deadLetters=dl",
         "topics.storeControl=sc",
         "topics.shelfRedisStream=rs",
@@ -257,6 +258,7 @@ def test_every_component_names_the_topics_alike(monkeypatch: pytest.MonkeyPatch,
         "pos_events": "pe",
         "transactions": "tx",
         "refunds": "rf",
+        "truth": "tr",
     }
     assert s["foot-traffic"].kafka_topic == s["shelf"].kafka_topic_foot == s["pos"].foot_topic == "ft"
     assert s["foot-traffic"].kafka_topic_realistic == "ftr"
