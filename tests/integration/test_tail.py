@@ -257,6 +257,30 @@ def test_an_undecodable_message_is_a_note_and_the_tail_goes_on(
     assert notes[1] == "storesim tail: 2 records; 1 undecodable message skipped"
 
 
+def test_only_committed_messages_show_and_an_open_transaction_is_not_waited_for(
+    stack: dict[str, str], produced: Produced, scratch: dict[str, str]
+) -> None:
+    name = scratch[SHELF_EVENTS]
+    encode = json_encoder(SHELF_EVENTS)
+    committed, aborted, pending = (encode(r) for r in shelf_records(produced.json, 3))
+    producer = Producer({"bootstrap.servers": stack["KAFKA_BROKER"], "transactional.id": name})
+    producer.init_transactions(30)
+    for value, commit in ((committed, True), (aborted, False), (pending, None)):
+        producer.begin_transaction()
+        producer.produce(name, value, key=b"k", partition=0)
+        if commit is None:
+            assert producer.flush(30) == 0
+        elif commit:
+            producer.commit_transaction(30)
+        else:
+            producer.abort_transaction(30)
+    seed_lines = [canonical(r) for r in produced.json.records[SHELF_EVENTS][:3]]
+
+    assert printed(tail(stack, scratch, name, "--from-beginning")) == Counter([seed_lines[0]])
+    producer.commit_transaction(30)
+    assert printed(tail(stack, scratch, name, "--from-beginning")) == Counter([seed_lines[0], seed_lines[2]])
+
+
 def test_a_schema_id_the_registry_does_not_have_is_one_line(
     stack: dict[str, str], scratch: dict[str, str]
 ) -> None:
