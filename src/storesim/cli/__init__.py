@@ -12,11 +12,13 @@ from storesim.cli._errors import command_app, run_command
 from storesim.cli._run import run_app
 from storesim.cli._schemas import schemas_app
 from storesim.cli._simulate import simulate_command
+from storesim.cli._tail import tail_command
 
 __all__ = ["app", "main"]
 
 app = command_app("storesim", "A coherent, deterministic retail-store event simulator.")
 app.command("simulate")(simulate_command)
+app.command("tail")(tail_command)
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(topics_app, name="topics")
 app.add_typer(run_app, name="run")
