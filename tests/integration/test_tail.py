@@ -281,15 +281,22 @@ def test_only_committed_messages_show_and_an_open_transaction_is_not_waited_for(
     assert printed(tail(stack, scratch, name, "--from-beginning")) == Counter([seed_lines[0], seed_lines[2]])
 
 
-def test_a_schema_id_the_registry_does_not_have_is_one_line(
-    stack: dict[str, str], scratch: dict[str, str]
+def test_a_schema_id_the_registry_does_not_have_is_a_note_and_the_tail_goes_on(
+    stack: dict[str, str], produced: Produced, scratch: dict[str, str]
 ) -> None:
+    """As a service dead-letters it: one planted message must not hide the rest of a topic."""
     unknown = 2**31 - 7
-    produce(stack, scratch[SHELF_EVENTS], [b"\x00" + unknown.to_bytes(4, "big") + b"\x02"])
+    (good,) = shelf_records(produced.json, 1)
+    framed = b"\x00" + unknown.to_bytes(4, "big") + b"\x02"
+    produce(stack, scratch[SHELF_EVENTS], [framed, json_encoder(SHELF_EVENTS)(good)])
 
     result = tail(stack, scratch, scratch[SHELF_EVENTS], "--from-beginning")
 
-    one_error_line(result, f"SCHEMA_REGISTRY_URL={stack['SCHEMA_REGISTRY_URL']}", f"schema id {unknown}")
+    assert result.returncode == 0, result.stderr
+    assert printed(result) == Counter(canonical(r) for r in produced.json.records[SHELF_EVENTS][:1])
+    notes = result.stderr.splitlines()
+    assert len(notes) == 2, result.stderr
+    assert f"offset 0: skipped: undecodable: schema id {unknown} is not in the registry" in notes[0]
 
 
 @dataclass

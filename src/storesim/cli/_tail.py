@@ -270,23 +270,17 @@ def _note(text: str) -> None:
 
 
 def _decoding(registry: tuple[str, str] | None) -> Callable[[str, str, bytes | None], Record]:
-    """RecordDecoder.decode, with what ends a tail turned into TailError: the registry away or not set,
-    or a schema id it does not have (the messages were produced through another registry, most likely).
-    Any other DecodeError is the one message's fault."""
+    """RecordDecoder.decode, with what ends a tail turned into TailError: the registry away or not set.
+    A DecodeError (garbage, or a schema id the registry does not hold) is the one message's fault: the
+    tail notes it and goes on, as a consumer dead-letters it."""
     from storesim.kafka import TailError
-    from storesim.streaming import RecordDecoder, RegistryUnavailableError, UnknownSchemaError
+    from storesim.streaming import RecordDecoder, RegistryUnavailableError
 
     decoder = RecordDecoder(registry[0] if registry else None)
 
     def decode(topic: str, name: str, value: bytes | None) -> Record:
         try:
             return decoder.decode(topic, name, value)
-        except UnknownSchemaError as exc:
-            assert registry is not None  # without one, no schema id is looked up
-            raise TailError(
-                f"{registry[1]}: {name} holds messages of schema id {exc.schema_id}, which this registry "
-                "does not have (is it the one they were produced through?)"
-            ) from None
         except RegistryUnavailableError as exc:
             if registry is None:
                 raise TailError(

@@ -3,12 +3,7 @@ group members that survive fatal errors, decoding and input checks, dead letters
 and pricing from Postgres."""
 
 from storesim.streaming._checkpoint import Checkpoint, CommitFailedError
-from storesim.streaming._decode import (
-    DecodeError,
-    RecordDecoder,
-    RegistryUnavailableError,
-    UnknownSchemaError,
-)
+from storesim.streaming._decode import DecodeError, RecordDecoder, RegistryUnavailableError
 from storesim.streaming._dlq import DeadLetters
 from storesim.streaming._fencing import FencedError
 from storesim.streaming._gate import EventTimeGate
@@ -37,7 +32,6 @@ __all__ = [
     "Snapshot",
     "StateStore",
     "StoreOwnership",
-    "UnknownSchemaError",
     "Watermarks",
     "check_checkout",
     "late_input",

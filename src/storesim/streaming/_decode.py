@@ -13,8 +13,7 @@ message of another schema, or a field of the wrong type, is refused here and not
 
 The registry being away is not the message's fault: that raises RegistryUnavailableError, and the caller
 reads the message again later instead of dead-lettering it. A schema id the registry does not hold is
-an UnknownSchemaError, a DecodeError of its own: a service dead-letters it like any other, while an
-interactive reader (`storesim tail`) takes it as a sign that it asks the wrong registry.
+the message's: a DecodeError.
 """
 
 from __future__ import annotations
@@ -33,7 +32,7 @@ from storesim.events import Record, money_reader, raw_schema, record_from_json
 from storesim.events._checks import InvalidRecordError, record_check
 from storesim.streaming._inputs import InputError
 
-__all__ = ["DecodeError", "RecordDecoder", "RegistryUnavailableError", "UnknownSchemaError"]
+__all__ = ["DecodeError", "RecordDecoder", "RegistryUnavailableError"]
 
 _UNKNOWN_FOR = 30.0  # seconds a schema id the registry does not know is not asked about again
 _Read = Callable[[bytes], Record]
@@ -41,14 +40,6 @@ _Read = Callable[[bytes], Record]
 
 class DecodeError(InputError):
     """Bytes that are no record of the topic (undecodable, wrong-schema)."""
-
-
-class UnknownSchemaError(DecodeError):
-    """Confluent-framed bytes whose schema id the registry does not hold."""
-
-    def __init__(self, schema_id: int) -> None:
-        super().__init__("undecodable", f"schema id {schema_id} is not in the registry")
-        self.schema_id = schema_id
 
 
 class RegistryUnavailableError(RuntimeError):
@@ -116,7 +107,7 @@ class RecordDecoder:
     def _compile(self, schema_id: int, topic: str) -> _Read:
         found = self._unknown.get(schema_id)
         if found is not None and time.monotonic() - found < _UNKNOWN_FOR:
-            raise UnknownSchemaError(schema_id)
+            raise DecodeError("undecodable", f"schema id {schema_id} is not in the registry")
         if self._registry is None:
             raise RegistryUnavailableError(f"schema id {schema_id}: no schema registry is configured")
         try:
@@ -124,7 +115,7 @@ class RecordDecoder:
         except SchemaRegistryError as exc:
             if exc.http_status_code == 404:
                 self._unknown[schema_id] = time.monotonic()
-                raise UnknownSchemaError(schema_id) from None
+                raise DecodeError("undecodable", f"schema id {schema_id} is not in the registry") from None
             raise RegistryUnavailableError(f"schema id {schema_id}: {exc}") from None
         except Exception as exc:  # connection errors surface unwrapped from the HTTP client
             raise RegistryUnavailableError(f"schema id {schema_id}: {type(exc).__name__}: {exc}") from None
