@@ -17,6 +17,7 @@ from storesim.events import (
     SHELF_EVENTS,
     TOPICS,
     TRANSACTIONS,
+    TRUTH,
     Record,
     blank_record,
     json_record,
@@ -92,6 +93,15 @@ def test_the_type_of_a_one_type_topic_is_implied_where_the_seeds_json_leaves_it_
 def test_a_type_no_topic_read_has_is_refused() -> None:
     with pytest.raises(UsageError, match=r"^--type: 'pickup' is no event type of pos_events; they have "):
         RecordFilter.of_options([POS_EVENTS], [], ["pickup"])
+
+
+def test_the_answer_key_has_stores_but_no_types() -> None:
+    record = {**blank_record(TRUTH), "store_id": "STORE-002"}
+
+    assert RecordFilter.of_options([TRUTH], ["2"], [])(TRUTH, record)
+    assert not RecordFilter.of_options([TRUTH], ["1"], [])(TRUTH, record)
+    with pytest.raises(UsageError, match=r"^--type: 'pickup' is no event type of truth; they have none$"):
+        RecordFilter.of_options([TRUTH], [], ["pickup"])
 
 
 def test_a_configured_name_maps_back_to_its_topic() -> None:

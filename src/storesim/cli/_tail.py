@@ -47,9 +47,9 @@ _STORE = re.compile(r"(?:STORE-)?(\d+)", re.IGNORECASE)
 
 
 def event_types(topic: str) -> tuple[str, ...]:
-    """The event_type symbols of a logical topic's schema."""
-    field = next(f for f in raw_schema(topic)["fields"] if f["name"] == "event_type")
-    return tuple(field["type"]["symbols"])
+    """The event_type symbols of a logical topic's schema (none for the answer key, which has no type)."""
+    field = next((f for f in raw_schema(topic)["fields"] if f["name"] == "event_type"), None)
+    return () if field is None else tuple(field["type"]["symbols"])
 
 
 def store_of(record: Record) -> str | None:
@@ -98,10 +98,8 @@ class RecordFilter:
         offered = {symbol for topic in topics for symbol in event_types(topic)}
         for wanted in types:
             if wanted not in offered:
-                raise UsageError(
-                    f"--type: {wanted!r} is no event type of {', '.join(topics)}; "
-                    f"they have {', '.join(sorted(offered))}"
-                )
+                have = f"they have {', '.join(sorted(offered))}" if offered else "they have none"
+                raise UsageError(f"--type: {wanted!r} is no event type of {', '.join(topics)}; {have}")
         return cls(frozenset(map(parse_store, stores)), frozenset(types))
 
     def __call__(self, topic: str, record: Record) -> bool:
