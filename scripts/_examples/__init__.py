@@ -1,0 +1,1 @@
+"""scripts/install-examples: the consumer examples' virtual environments and jars (standard library only)."""

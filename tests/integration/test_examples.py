@@ -1,0 +1,261 @@
+"""The consumer examples (examples/spark, examples/flink) on the real stack: a backfilled run in Kafka
+(`storesim simulate --kafka`), each example run as a subprocess from its own environment, and its
+figures per store and UTC hour equal, to the cent, to those computed from the embedded run of the same
+seed; the Spark job also reads a subject with two schema versions, and stops, naming it, at an id that
+is not one of them."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any, NamedTuple, TypeVar
+
+import fastavro
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+
+from storesim.events import raw_schema
+from tests.integration.helpers import free_port, prepare_topics, unique_names
+from tests.integration.runs import embedded
+from tests.integration.test_simulate_kafka import STORES, finished, simulate_into_kafka
+
+REPO = Path(__file__).resolve().parents[2]
+SPARK = REPO / "examples" / "spark" / "run"
+FLINK = REPO / "examples" / "flink" / "run"
+# A JVM that starts cold, a few seconds of work; the runner installs the example first if it must.
+EXAMPLE_TIMEOUT = 600
+
+Records = Mapping[
+    str, Sequence[Mapping[str, Any]]
+]  # logical topic → its records, as the embedded run has them
+Key = tuple[str | None, str]  # (store_id, UTC hour as 2025-03-28T05:00:00Z)
+
+
+class NetRevenue(NamedTuple):
+    revenue: Decimal
+    refunds: Decimal
+    net_revenue: Decimal
+    transactions: int
+    refund_count: int
+
+
+class Baskets(NamedTuple):
+    baskets: int
+    basket_total: Decimal
+    avg_basket_value: Decimal
+
+
+Shape = TypeVar("Shape", NetRevenue, Baskets)
+
+
+def cents(amount: float | Decimal) -> int:
+    """A money value of the embedded run's records (the float nearest to its cents) in whole cents."""
+    return round(amount * 100)
+
+
+def money(total_cents: int) -> Decimal:
+    return Decimal(total_cents).scaleb(-2)
+
+
+def utc_hour(instant: datetime) -> str:
+    return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:00:00Z")
+
+
+# What the examples must compute, from the records of a run. Each is one function of the records so that
+# another source of truth (an answer-key topic) can take its place.
+
+
+def expected_net_revenue(records: Records) -> dict[Key, NetRevenue]:
+    """Per store and UTC hour: the transactions' amounts and the refunds' amounts (each by its own
+    timestamp) summed in cents, their difference, and how many of each."""
+    sold: dict[Key, list[int]] = defaultdict(list)
+    refunded: dict[Key, list[int]] = defaultdict(list)
+    for record in records["transactions"]:
+        sold[record["store_id"], utc_hour(record["timestamp"])].append(cents(record["amount"]))
+    for record in records["refunds"]:
+        refunded[record["store_id"], utc_hour(record["timestamp"])].append(cents(record["refund_amount"]))
+    return {
+        key: NetRevenue(
+            money(sum(sold[key])),
+            money(sum(refunded[key])),
+            money(sum(sold[key]) - sum(refunded[key])),
+            len(sold[key]),
+            len(refunded[key]),
+        )
+        for key in sold.keys() | refunded.keys()
+    }
+
+
+def expected_baskets(records: Records) -> dict[Key, Baskets]:
+    """Per store and UTC hour: how many pos_transactions records (baskets), the sum of their items'
+    total_price, and its mean as Flink's AVG of a DECIMAL gives it (6 places, rounded half up)."""
+    values: dict[Key, list[int]] = defaultdict(list)
+    for record in records["pos_transactions"]:
+        basket = sum(cents(item["total_price"]) for item in record["items"])
+        values[record["store_id"], utc_hour(record["timestamp"])].append(basket)
+    return {
+        key: Baskets(
+            len(baskets),
+            money(sum(baskets)),
+            (money(sum(baskets)) / len(baskets)).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP),
+        )
+        for key, baskets in values.items()
+    }
+
+
+def json_lines(out: Path) -> list[dict[str, Any]]:
+    """The rows of every results file under ``out`` (not the sinks' hidden or marker files), numbers
+    with a fraction read as exact decimals."""
+    rows: list[dict[str, Any]] = []
+    for path in sorted(out.rglob("*")):
+        if path.is_file() and not path.name.startswith((".", "_")):
+            lines = path.read_text(encoding="utf-8").splitlines()
+            rows += [json.loads(line, parse_float=Decimal) for line in lines if line.strip()]
+    return rows
+
+
+def keyed(rows: list[dict[str, Any]], shape: type[Shape], scales: Mapping[str, int]) -> dict[Key, Shape]:
+    """The rows by (store_id, hour), as ``shape``; each decimal column must have exactly its scale
+    (DECIMAL(p, s) prints s places; a double would not)."""
+    out: dict[Key, Shape] = {}
+    for row in rows:
+        for column, scale in scales.items():
+            assert isinstance(row[column], Decimal), (column, row)
+            assert row[column].as_tuple().exponent == -scale, (column, row)
+        key = (row["store_id"], row["hour"])
+        assert key not in out, f"{key} twice"
+        out[key] = shape(**{name: row[name] for name in shape._fields})
+    return out
+
+
+def run_example(runner: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    return subprocess.run(
+        [str(runner), *args], env=env, capture_output=True, text=True, timeout=EXAMPLE_TIMEOUT, check=False
+    )
+
+
+def run_spark(stack: dict[str, str], names: Mapping[str, str], out: Path) -> subprocess.CompletedProcess[str]:
+    """The Spark job, bounded (availableNow), its two listening ports below the ephemeral range."""
+    return run_example(
+        SPARK,
+        *("--bootstrap-servers", stack["KAFKA_BROKER"], "--registry", stack["SCHEMA_REGISTRY_URL"]),
+        *("--transactions", names["transactions"], "--refunds", names["refunds"]),
+        *("--out", str(out), "--available-now"),
+        *("--conf", f"spark.driver.port={free_port()}", "--conf", f"spark.blockManager.port={free_port()}"),
+    )
+
+
+class Backfill(NamedTuple):
+    names: dict[str, str]
+    records: dict[str, list[dict[str, Any]]]
+
+
+@pytest.fixture(scope="module")
+def backfill(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Backfill:
+    """One day of stores 1 and 2 in Kafka (topics of this module only), and the embedded run's records."""
+    names = unique_names()
+    finished(simulate_into_kafka(stack, names, "--registry", stack["SCHEMA_REGISTRY_URL"]))
+    run = embedded(tmp_path_factory.mktemp("embedded"), STORES)
+    return Backfill(names, run.records)
+
+
+def test_spark_revenue_net_of_refunds_is_the_embedded_runs(
+    stack: dict[str, str], backfill: Backfill, tmp_path: Path
+) -> None:
+    out = tmp_path / "net_revenue"
+    result = run_spark(stack, backfill.names, out)
+    assert result.returncode == 0, result.stderr[-5000:]
+    expected = expected_net_revenue(backfill.records)
+    assert expected, "the run has no transactions"
+    scales = {"revenue": 2, "refunds": 2, "net_revenue": 2}
+    assert keyed(json_lines(out), NetRevenue, scales) == expected
+    assert sum(row.refund_count for row in expected.values()) > 0, "a run without refunds proves little"
+    assert f"{len(expected)} store-hours in {out}" in result.stderr, result.stderr[-3000:]
+    assert len(result.stdout.splitlines()) == 1 + len(expected), result.stdout  # a header, a line per row
+
+
+def test_flink_baskets_are_the_embedded_runs(
+    stack: dict[str, str], backfill: Backfill, tmp_path: Path
+) -> None:
+    out = tmp_path / "baskets"
+    result = run_example(
+        FLINK,
+        *("--bootstrap-servers", stack["KAFKA_BROKER"], "--registry", stack["SCHEMA_REGISTRY_URL"]),
+        *("--pos-transactions", backfill.names["pos_transactions"], "--out", str(out), "--bounded"),
+        *("--conf", f"rest.bind-port={free_port()}", "--conf", f"blob.server.port={free_port()}"),
+    )
+    assert result.returncode == 0, result.stderr[-5000:]
+    expected = expected_baskets(backfill.records)
+    assert keyed(json_lines(out), Baskets, {"basket_total": 2, "avg_basket_value": 6}) == expected
+    assert f"{len(expected)} store-hours in {out}" in result.stderr, result.stderr[-3000:]
+    assert len(result.stdout.splitlines()) == 1 + len(expected), result.stdout
+
+
+# --- several schema versions in one subject ---------------------------------------------------------
+
+
+def framed(schema_id: int, schema: dict[str, Any], record: dict[str, Any]) -> bytes:
+    """A Confluent-framed Avro value: magic byte 0, the schema id (4 bytes, big-endian), the body."""
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(schema), record)
+    return b"\0" + schema_id.to_bytes(4, "big") + body.getvalue()
+
+
+def sale(store: int, hour: int, amount: str, n: int) -> dict[str, Any]:
+    return {
+        "event_type": "transaction",
+        "transaction_id": n,
+        "product_id": f"P{n:03}",
+        "store_id": f"STORE-{store:03}",
+        "customer_id": f"customer-{n}",
+        "amount": Decimal(amount),
+        "timestamp": datetime(2025, 3, 28, hour, n % 60, tzinfo=UTC),
+        "pos_transaction_id": None,
+    }
+
+
+def test_spark_reads_every_version_of_a_subject_and_stops_at_an_unknown_id(
+    stack: dict[str, str], tmp_path: Path
+) -> None:
+    """v1 (storesim's schema) and v2 (a field added in front, so a v2 body read as v1 is garbage) in one
+    topic: each message decoded with its own writer schema; then a message whose id is no version of
+    the subject stops the job with an error that names the id."""
+    names = unique_names()
+    prepare_topics(stack, names)
+    registry = SchemaRegistryClient({"url": stack["SCHEMA_REGISTRY_URL"]})
+    subject = f"{names['transactions']}-value"
+    v1 = raw_schema("transactions")
+    v2 = {**v1, "fields": [{"name": "till", "type": "int", "default": 0}, *v1["fields"]]}
+    id1 = registry.get_latest_version(subject).schema_id
+    assert id1 is not None
+    id2 = registry.register_schema(subject, Schema(json.dumps(v2), "AVRO"))
+    assert id1 != id2
+    old = [sale(1, 9, "10.05", 1), sale(1, 9, "0.10", 2), sale(2, 10, "3.33", 3)]
+    new = [{**sale(1, 9, "7.77", 4), "till": 4}, {**sale(2, 11, "1.01", 5), "till": 2}]
+    producer = Producer({"bootstrap.servers": stack["KAFKA_BROKER"]})
+    for schema_id, schema, records in ((id1, v1, old), (id2, v2, new)):
+        for record in records:
+            producer.produce(names["transactions"], framed(schema_id, schema, record), record["customer_id"])
+    assert producer.flush(30) == 0
+
+    out = tmp_path / "two-versions"
+    result = run_spark(stack, names, out)
+    assert result.returncode == 0, result.stderr[-5000:]
+    expected = expected_net_revenue({"transactions": [*old, *new], "refunds": []})
+    assert keyed(json_lines(out), NetRevenue, {"revenue": 2}) == expected
+
+    unknown = max(id1, id2) + 1000
+    producer.produce(names["transactions"], framed(unknown, v1, sale(1, 12, "1.00", 6)), b"customer-6")
+    assert producer.flush(30) == 0
+    result = run_spark(stack, names, tmp_path / "unknown-id")
+    assert result.returncode != 0
+    assert f"{names['transactions']}: schema id {unknown} at offset " in result.stderr, result.stderr[-5000:]
