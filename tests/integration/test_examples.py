@@ -1,8 +1,8 @@
 """The consumer examples (examples/spark, examples/flink) on the real stack: a backfilled run in Kafka
 (`storesim simulate --kafka`), each example run as a subprocess from its own environment, and its
-figures per store and UTC hour equal, to the cent, to those computed from the embedded run of the same
-seed; the Spark job also reads a subject with two schema versions, and stops, naming it, at an id that
-is not one of them."""
+figures per store and UTC hour equal, to the cent, to the answer key (the run's storesim.truth topic,
+read through the registry) and to those computed from the embedded run of the same seed; the Spark job
+also reads a subject with two schema versions, and stops, naming it, at an id that is not one of them."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ import pytest
 from confluent_kafka import Producer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
-from storesim.events import raw_schema
-from tests.integration.helpers import free_port, prepare_topics, unique_names
+from storesim.events import TRUTH, raw_schema
+from tests.integration.helpers import consume, free_port, prepare_topics, unique_names
 from tests.integration.runs import embedded
 from tests.integration.test_simulate_kafka import STORES, finished, simulate_into_kafka
 
@@ -69,8 +69,7 @@ def utc_hour(instant: datetime) -> str:
     return instant.astimezone(UTC).strftime("%Y-%m-%dT%H:00:00Z")
 
 
-# What the examples must compute, from the records of a run. Each is one function of the records so that
-# another source of truth (an answer-key topic) can take its place.
+# What the examples must compute, from the records of a run (the tests check the answer key too).
 
 
 def expected_net_revenue(records: Records) -> dict[Key, NetRevenue]:
@@ -157,15 +156,24 @@ def run_spark(stack: dict[str, str], names: Mapping[str, str], out: Path) -> sub
 class Backfill(NamedTuple):
     names: dict[str, str]
     records: dict[str, list[dict[str, Any]]]
+    truth: dict[Key, dict[str, Any]]  # the answer key as it landed in Kafka
+
+
+def answer_key(stack: dict[str, str], names: Mapping[str, str], hours: int) -> dict[Key, dict[str, Any]]:
+    """The run's storesim.truth topic as a pipeline's check reads it: through the registry alone."""
+    landed = consume(stack, [names[TRUTH]], hours)
+    assert len(landed) == hours, "one answer-key record per store and hour"
+    return {(record["store_id"], utc_hour(record["hour"])): record for _, _, record in landed}
 
 
 @pytest.fixture(scope="module")
 def backfill(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Backfill:
-    """One day of stores 1 and 2 in Kafka (topics of this module only), and the embedded run's records."""
+    """One day of stores 1 and 2 in Kafka (topics of this module only), the embedded run's records, and
+    the answer key."""
     names = unique_names()
     finished(simulate_into_kafka(stack, names, "--registry", stack["SCHEMA_REGISTRY_URL"]))
     run = embedded(tmp_path_factory.mktemp("embedded"), STORES)
-    return Backfill(names, run.records)
+    return Backfill(names, run.records, answer_key(stack, names, 2 * 24))
 
 
 def test_spark_revenue_net_of_refunds_is_the_embedded_runs(
@@ -177,7 +185,19 @@ def test_spark_revenue_net_of_refunds_is_the_embedded_runs(
     expected = expected_net_revenue(backfill.records)
     assert expected, "the run has no transactions"
     scales = {"revenue": 2, "refunds": 2, "net_revenue": 2}
-    assert keyed(json_lines(out), NetRevenue, scales) == expected
+    got = keyed(json_lines(out), NetRevenue, scales)
+    assert got == expected
+    # The answer key: every store-hour with sales or refunds, to the cent.
+    active = {key: truth for key, truth in backfill.truth.items() if truth["revenue"] or truth["refunds"]}
+    assert set(got) == set(active)
+    for key, row in got.items():
+        truth = active[key]
+        assert (row.revenue, row.refunds, row.net_revenue, row.refund_count) == (
+            money(cents(truth["revenue"])),
+            money(cents(truth["refund_amount"])),
+            money(cents(truth["net_revenue"])),
+            truth["refunds"],
+        ), key
     assert sum(row.refund_count for row in expected.values()) > 0, "a run without refunds proves little"
     assert f"{len(expected)} store-hours in {out}" in result.stderr, result.stderr[-3000:]
     assert len(result.stdout.splitlines()) == 1 + len(expected), result.stdout  # a header, a line per row
@@ -195,7 +215,15 @@ def test_flink_baskets_are_the_embedded_runs(
     )
     assert result.returncode == 0, result.stderr[-5000:]
     expected = expected_baskets(backfill.records)
-    assert keyed(json_lines(out), Baskets, {"basket_total": 2, "avg_basket_value": 6}) == expected
+    got = keyed(json_lines(out), Baskets, {"basket_total": 2, "avg_basket_value": 6})
+    assert got == expected
+    # The answer key: a basket per checkout, the hour's revenue their total.
+    active = {key: truth for key, truth in backfill.truth.items() if truth["checkouts"]}
+    assert set(got) == set(active)
+    for key, row in got.items():
+        checkouts, total = active[key]["checkouts"], money(cents(active[key]["revenue"]))
+        mean = (total / checkouts).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+        assert row == Baskets(checkouts, total, mean), key
     assert f"{len(expected)} store-hours in {out}" in result.stderr, result.stderr[-3000:]
     assert len(result.stdout.splitlines()) == 1 + len(expected), result.stdout
 
