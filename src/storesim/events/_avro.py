@@ -40,11 +40,20 @@ def long_bytes(value: int) -> bytes:
     return _varint((value << 1) ^ (value >> 63))
 
 
+def _remember(cache: dict[Any, bytes], value: Any, encoded: bytes) -> bytes:
+    """Caches ``encoded`` as ``value``'s, forgetting everything once the cache is full (recent values are
+    the ones that repeat), and returns it."""
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[value] = encoded
+    return encoded
+
+
 class _Strings:
     """Encoded strings, cached: ids, item ids and labels repeat across millions of events.
 
-    The compiled code looks ``cache`` up inline and calls this only on a miss: a Python call per
-    field cost a sixth of the embedded run (py-spy).
+    The compiled code looks ``cache`` up inline and calls this only on a miss (so it does not look
+    again): a Python call per field cost a sixth of the embedded run (py-spy).
     """
 
     __slots__ = ("cache",)
@@ -53,14 +62,8 @@ class _Strings:
         self.cache: dict[str, bytes] = {}
 
     def __call__(self, value: str) -> bytes:
-        encoded = self.cache.get(value)
-        if encoded is None:
-            raw = value.encode()
-            encoded = long_bytes(len(raw)) + raw
-            if len(self.cache) >= _CACHE_LIMIT:
-                self.cache.clear()
-            self.cache[value] = encoded
-        return encoded
+        raw = value.encode()
+        return _remember(self.cache, value, long_bytes(len(raw)) + raw)
 
 
 class _Money:
@@ -74,11 +77,7 @@ class _Money:
 
     def __call__(self, value: float) -> bytes:
         raw = decimal_bytes(value, self.precision)
-        encoded = long_bytes(len(raw)) + raw
-        if len(self.cache) >= _CACHE_LIMIT:
-            self.cache.clear()
-        self.cache[value] = encoded
-        return encoded
+        return _remember(self.cache, value, long_bytes(len(raw)) + raw)
 
 
 class _Long:
@@ -100,12 +99,7 @@ class _Long:
             return long_bytes(value)  # negative: rare in our events, never cached
         n = value << 1  # zig-zag of a non-negative value
         high = n >> 7
-        upper = self.upper.get(high)
-        if upper is None:
-            upper = _varint(high)
-            if len(self.upper) >= _CACHE_LIMIT:
-                self.upper.clear()
-            self.upper[high] = upper
+        upper = self.upper.get(high) or _remember(self.upper, high, _varint(high))
         encoded = _LOW_GROUPS[n & 0x7F] + upper
         if len(self.cache) >= _CACHE_LIMIT:
             self.cache.clear()
