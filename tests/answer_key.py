@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from storesim.engines import HOUR
 from storesim.events import FOOT_TRAFFIC, FOOT_TRAFFIC_REALISTIC, POS_TRANSACTIONS, REFUNDS, TRANSACTIONS
 from tests.conftest import epoch_seconds
 
-HOUR = 3600
 COUNTS = ("visits_started", "visits_ended", "checkouts", "items_sold", "refunds", "open_carts")
 
 

@@ -12,8 +12,8 @@ import pytest
 from storesim._keys import decode_customer_id
 from storesim.data import build_dataset
 from storesim.embedded import SimulationPlan, simulate
-from storesim.engines import TruthEngine
-from storesim.events import POS_TRANSACTIONS, TRUTH, Record
+from storesim.engines import HOUR, TruthEngine
+from storesim.events import POS_TRANSACTIONS, TRUTH, Record, event_time_field
 from storesim.settings import (
     FootTrafficSettings,
     LedgerSettings,
@@ -22,7 +22,7 @@ from storesim.settings import (
     ShelfSettings,
 )
 from storesim.world import store_code, stores
-from tests.answer_key import HOUR, recompute, truth_by_store_hour
+from tests.answer_key import recompute, truth_by_store_hour
 from tests.conftest import CHAIN_END, Run, epoch_seconds
 
 CHAIN_START = CHAIN_END - 4 * 86400
@@ -76,11 +76,9 @@ def run_written(numbers: list[int], days: int = 1) -> list[tuple[str, Record]]:
 
 
 def instant(topic: str, record: dict[str, Any]) -> int:
-    for name in ("timestamp", "entry_time", "time"):
-        if name in record:
-            return int(record[name]) // 1000
-    assert topic == TRUTH
-    return int(record["hour"]) // 1000 + HOUR - 1
+    """When an engine record happened; an answer-key record stands at its hour's last second."""
+    at = int(record[event_time_field(topic)]) // 1000
+    return at + HOUR - 1 if topic == TRUTH else at
 
 
 def test_an_hours_record_follows_every_event_of_the_hour_and_precedes_the_next_hours() -> None:
