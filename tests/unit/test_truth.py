@@ -99,5 +99,16 @@ def test_a_closed_hour_cannot_change() -> None:
     truth.close(truth.open_carts(lambda _t: 0, HOUR))
     with pytest.raises(RuntimeError, match="already closed"):
         truth.visit(10, 20)
-    with pytest.raises(ValueError, match="whole UTC hours"):
-        TruthEngine("STORE-001", 5, HOUR)
+
+
+def test_a_window_inside_hours_gives_partial_hours_keyed_by_their_start() -> None:
+    """A streamed run may start at 10:30 and end at 12:15: three hours, the outer two partial."""
+    start, end = 10 * HOUR + 1800, 12 * HOUR + 900
+    truth = TruthEngine("STORE-001", start, end)
+    truth.visit(start - 1, start + 10)  # entered before the window: only its exit happened in the run
+    truth.visit(end - 5, end + 5)  # left after it: only its entry did
+    assert not truth.close(truth.open_carts(lambda _t: 0, 11 * HOUR - 1))
+    hours = truth.close(truth.open_carts(lambda _t: 0, end))
+    assert [h.record["hour"] // 1000 for h in hours] == [10 * HOUR, 11 * HOUR, 12 * HOUR]
+    assert [h.ts for h in hours] == [11 * HOUR - 1, 12 * HOUR - 1, end - 1]
+    assert [(h.record["visits_started"], h.record["visits_ended"]) for h in hours] == [(0, 1), (0, 0), (1, 0)]

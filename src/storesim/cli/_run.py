@@ -72,6 +72,15 @@ def ledger() -> None:
     raise typer.Exit(run_ledger(LedgerSettings.from_env()))
 
 
+@run_app.command("truth")
+def truth() -> None:
+    """The answer key of this replica's stores on TRUTH_TOPIC, each hour once the ledger has passed it."""
+    from storesim.services.truth import run_truth
+    from storesim.settings import TruthSettings
+
+    raise typer.Exit(run_truth(TruthSettings.from_env()))
+
+
 @run_app.command("controller")
 def controller() -> None:
     """The Store controller: NAMESPACE's Store resources into ConfigMap STORES_CONFIGMAP, and their status."""

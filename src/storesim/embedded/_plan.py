@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from storesim._time import epoch_day
+from storesim.engines.store_chain import ChainRules
 from storesim.events import (
     FOOT_TRAFFIC,
     FOOT_TRAFFIC_REALISTIC,
@@ -50,6 +51,24 @@ class SimulationPlan:
         """[first, end) in UTC seconds of the run's calendar days, for the chain-level stand-alone modes."""
         first = epoch_day(self.start) * 86400
         return first, first + self.days * 86400
+
+    def chain_rules(self) -> ChainRules:
+        """What each store's chain follows: the components' settings of the world, and the window."""
+        start, end = self.utc_window
+        return ChainRules(
+            seed=self.seed,
+            volume=self.foot.volume(),
+            putback_prob=self.shelf.putback_prob,
+            force_checkout_if_empty=self.pos.force_checkout_if_empty,
+            max_session_age=self.pos.max_session_age_sec,
+            refund_probability=self.ledger.refund_probability,
+            register=self.register.register_mode == "coherent",
+            ledger=self.ledger.ledger_mode == "coherent",
+            start=start,
+            end=end,
+            first=self.start,
+            last=self.start + timedelta(days=self.days),
+        )
 
     def topic_names(self) -> dict[str, str]:
         """Logical topic → configured name (the answer key's file is always truth.*); one process writes

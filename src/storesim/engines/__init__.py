@@ -15,6 +15,7 @@ from storesim.engines.standalone import (
     standalone_ledger,
     standalone_register,
 )
+from storesim.engines.store_chain import ChainRules, StoreChain, Summary
 from storesim.engines.truth import HOUR, TruthEngine
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "SAMPLE_ITEMS",
     "SEED_PRODUCTS",
     "SEED_STORES",
+    "ChainRules",
     "FootTrafficEngine",
     "LedgerEngine",
     "PosEngine",
@@ -32,6 +34,8 @@ __all__ = [
     "RegisterEngine",
     "Session",
     "ShelfEngine",
+    "StoreChain",
+    "Summary",
     "TruthEngine",
     "register_amounts",
     "standalone_ledger",

@@ -6,7 +6,8 @@ the ledger booked), never by reading the topics back, so that a fault on the way
 sent twice, held back, lost) changes the topics but not the answer key.
 
 An hour is closed once the store has released everything due before its end: nothing can change it
-any more. Its record is emitted at the hour's last second, after every event of that hour.
+any more. Its record is emitted at the hour's last second (the run's, if it ends inside the hour),
+after every event of that hour.
 """
 
 from __future__ import annotations
@@ -33,14 +34,14 @@ class _Hour:
 
 
 class TruthEngine:
-    """One store's hours of the run window [start, end), both on whole UTC hours."""
+    """One store's UTC hours over the run window [start, end). A window that starts or ends inside an
+    hour (a streamed run's SIM_START at 10:30) makes that hour a partial one, still keyed by its start."""
 
     def __init__(self, store_id: str, start: int, end: int) -> None:
-        if start % HOUR or end % HOUR:
-            raise ValueError("the answer key's window must start and end on whole UTC hours")
         self.store_id = store_id
         self.start, self.end = start, end
-        self.next_end = start + HOUR  # the end of the first hour not yet closed
+        self.next_end = start - start % HOUR + HOUR  # the end of the first hour not yet closed
+        self.last_end = end + -end % HOUR
         self._hours: dict[int, _Hour] = {}
 
     def _hour(self, instant: int) -> _Hour:
@@ -74,7 +75,8 @@ class TruthEngine:
 
     def ends_through(self, instant: int) -> range:
         """The ends of the hours that close once everything before ``instant`` is released."""
-        return range(self.next_end, min(instant, self.end) + 1, HOUR)
+        last = self.last_end if instant >= self.end else instant
+        return range(self.next_end, last + 1, HOUR)
 
     def open_carts(self, count: Callable[[int], int], instant: int) -> list[tuple[int, int]]:
         """(end, carts open then) of each hour that closes by ``instant``, from ``count(t)``. Asked
@@ -103,4 +105,4 @@ class TruthEngine:
             "net_revenue": (hour.revenue_cents - hour.refund_cents) / 100,
             "open_carts": open_carts,
         }
-        return Emitted(end - 1, TRUTH, self.store_id, record)
+        return Emitted(min(end, self.end) - 1, TRUTH, self.store_id, record)

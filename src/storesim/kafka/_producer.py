@@ -108,7 +108,8 @@ class EventProducer:
             return False
         return True
 
-    def send(self, topic: str, key: str, record: Record) -> None:
+    def send(self, topic: str, key: str, record: Record, timestamp_ms: int = 0) -> None:
+        """``timestamp_ms``: the record's Kafka timestamp; 0, the default, leaves it to the producer."""
         value = self._serialisers[topic](record)
         name = self._names[topic]
         metrics = self._metrics
@@ -128,7 +129,9 @@ class EventProducer:
 
         while True:
             try:
-                self._producer.produce(name, value=value, key=key.encode(), on_delivery=delivered)
+                self._producer.produce(
+                    name, value=value, key=key.encode(), on_delivery=delivered, timestamp=timestamp_ms
+                )
                 break
             except BufferError:  # the local queue is full: let deliveries drain, then try again
                 self._producer.poll(0.1)

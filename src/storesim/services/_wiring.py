@@ -16,7 +16,14 @@ from redis.retry import Retry
 from storesim.kafka._producer import EventProducer
 from storesim.service import ClockState, RedisClock
 from storesim.services._runtime import ServiceRuntime
-from storesim.settings import PosSettings, ServiceSettings, ShelfSettings, StatefulSettings
+from storesim.settings import (
+    PosSettings,
+    ReplicaSettings,
+    ServiceSettings,
+    ShelfSettings,
+    StatefulSettings,
+    TruthSettings,
+)
 from storesim.streaming import PricingSource, RegistryUnavailableError
 
 __all__ = [
@@ -97,7 +104,7 @@ def run_seed(settings: ServiceSettings, state: ClockState) -> int:
 
 
 def open_pricing(
-    settings: ShelfSettings | PosSettings, log: structlog.stdlib.BoundLogger
+    settings: ShelfSettings | PosSettings | TruthSettings, log: structlog.stdlib.BoundLogger
 ) -> PricingSource | None:
     """The inventory and weekly discounts from the parquet files; None (logged) while they are unreadable."""
     try:
@@ -148,7 +155,7 @@ def consume_into(
     return not retry
 
 
-def transactional_id(settings: StatefulSettings, component: str) -> str:
+def transactional_id(settings: ReplicaSettings, component: str) -> str:
     """Stable across restarts of one replica, distinct between replicas and simulations."""
     assert isinstance(settings, ServiceSettings)
     return f"{settings.sim_namespace}.{component}.{settings.replica_id}"

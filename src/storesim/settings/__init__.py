@@ -4,7 +4,7 @@ from storesim.settings._base import ComponentSettings, SettingsError, load_setti
 from storesim.settings._names import DLQ_TOPIC, STORE_CONTROL_TOPIC, STORE_SLOTS
 from storesim.settings._postgres import PostgresSettings
 from storesim.settings._service import ServiceSettings
-from storesim.settings._stateful import StatefulSettings
+from storesim.settings._stateful import ReplicaSettings, StatefulSettings
 from storesim.settings._variables import environment_variables
 from storesim.settings.admin import AdminSettings
 from storesim.settings.bridge import BridgeSettings
@@ -15,6 +15,7 @@ from storesim.settings.ledger import LedgerSettings
 from storesim.settings.pos import PosSettings
 from storesim.settings.register import RegisterSettings
 from storesim.settings.shelf import ShelfSettings
+from storesim.settings.truth import TruthSettings
 
 __all__ = [
     "DLQ_TOPIC",
@@ -30,10 +31,12 @@ __all__ = [
     "PosSettings",
     "PostgresSettings",
     "RegisterSettings",
+    "ReplicaSettings",
     "ServiceSettings",
     "SettingsError",
     "ShelfSettings",
     "StatefulSettings",
+    "TruthSettings",
     "environment_variables",
     "load_settings",
 ]

@@ -12,6 +12,7 @@ from storesim.settings.ledger import LedgerSettings
 from storesim.settings.pos import PosSettings
 from storesim.settings.register import RegisterSettings
 from storesim.settings.shelf import ShelfSettings
+from storesim.settings.truth import TruthSettings
 
 __all__ = ["environment_variables"]
 
@@ -25,6 +26,7 @@ _MODELS = (
     PosSettings,
     RegisterSettings,
     ShelfSettings,
+    TruthSettings,
 )
 
 

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 from pydantic import Field
 
 from storesim.settings._service import ServiceSettings
 from storesim.settings._stateful import StatefulSettings
+from storesim.settings._world import RefundRules
 
 __all__ = ["LedgerSettings"]
 
 
-class LedgerSettings(ServiceSettings, StatefulSettings):
+class LedgerSettings(ServiceSettings, StatefulSettings, RefundRules):
     kafka_bootstrap_servers: str = "kafka:9092"
     kafka_topic: str = Field("transactions", min_length=1)
     kafka_topic_refunds: str = Field("refunds", min_length=1)
     producer_sleep_seconds: float = Field(1.0, gt=0)
-    refund_probability: float = Field(0.1, ge=0, le=1)
-    ledger_mode: Literal["coherent", "standalone"] = "coherent"
     pos_topic: str = Field("pos_transactions", min_length=1)  # the checkouts it books

@@ -9,11 +9,12 @@ from pydantic import Field
 from storesim.settings._postgres import PostgresSettings
 from storesim.settings._service import ServiceSettings
 from storesim.settings._stateful import StatefulSettings
+from storesim.settings._world import CartRules
 
 __all__ = ["PosSettings"]
 
 
-class PosSettings(ServiceSettings, PostgresSettings, StatefulSettings):
+class PosSettings(ServiceSettings, PostgresSettings, StatefulSettings, CartRules):
     """The seed's POS ran one consumer per topic (GROUP_ID_FOOT, GROUP_ID_SHELF). storesim's reads both
     topics with one consumer in group GROUP_ID_FOOT, so that the range assignor hands a replica partition
     i of both; GROUP_ID_SHELF is accepted and names nothing else."""
@@ -26,5 +27,3 @@ class PosSettings(ServiceSettings, PostgresSettings, StatefulSettings):
     group_id_foot: str = Field("pos-simulator-foot", min_length=1)
     store_parquet: Path = Path("/data/store_inventory_final.parquet")
     discount_parquet_path: Path = Path("/data/all_discounts.parquet")
-    force_checkout_if_empty: bool = False
-    max_session_age_sec: int = Field(10800, gt=0)

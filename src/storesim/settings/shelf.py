@@ -9,11 +9,12 @@ from pydantic import Field
 
 from storesim.settings._postgres import PostgresSettings
 from storesim.settings._service import ServiceSettings
+from storesim.settings._world import ShoppingRules
 
 __all__ = ["ShelfSettings"]
 
 
-class ShelfSettings(ServiceSettings, PostgresSettings):
+class ShelfSettings(ServiceSettings, PostgresSettings, ShoppingRules):
     kafka_broker: str = "kafka:9092"
     kafka_topic_shelf: str = Field("shelf_events", min_length=1)
     kafka_topic_foot: str = Field("foot_traffic", min_length=1)
@@ -22,7 +23,6 @@ class ShelfSettings(ServiceSettings, PostgresSettings):
     store_csv_path: Path = Path("/data/db_csv/store_inventory_final.csv")
     discount_parquet_path: Path = Path("/data/all_discounts.parquet")
     shelf_idle_sleep: float = Field(0.01, ge=0)
-    putback_prob: float = Field(0.15, ge=0, le=1)
     store_file_retry_seconds: float = Field(10, gt=0)
     # storesim's own: the shelf's consumer group on foot_traffic, and where its events go (the seed's
     # Redis stream, forwarded by the redis-kafka-bridge, or straight to Kafka).

@@ -1,0 +1,308 @@
+"""`storesim run truth`: the answer key of a streamed run (TRUTH_TOPIC), store by store and UTC hour.
+
+The answer key counts the engines' own acts: visits drawn by foot-traffic, checkouts released by the POS,
+refunds booked by the ledger. In a streamed run those acts happen in three services, and reading them
+back from the topics would count what Kafka carried, not what happened. So this workload replays each
+store's whole chain itself — engines/store_chain.py, the code of the embedded mode, whose events the
+seven services reproduce byte for byte for the same seed, stores, window and settings — and keeps only
+the answer key's records. It needs the world's settings of every stage for that (settings/truth.py).
+
+An hour's record is sent once the hour can no longer change in the stream either: once the ledger's
+watermark for the store has passed the hour's end. The ledger moves a store's mark to T only after every
+checkout up to T (which the POS sent after the visits and shelf events before it) and every transaction
+and refund up to T are committed, so a consumer reading read_committed finds the answer key's record of
+an hour after that hour's events, as in the embedded mode's files. The record's Kafka timestamp is its
+hour.
+
+Stores are shared between replicas by StoreOwnership, as in the sources. Each step sends the hours that
+became ready and commits, in one Kafka transaction, those records and each store's progress (the last
+record's instant, in the store-control group's offsets): exactly once across restarts and rebalances.
+A store taken over is replayed from the run's start without sending what its progress covers; the
+replay runs at the embedded mode's speed, far ahead of the stream it checks.
+
+Not followed while running (the replay would no longer be the stream's world): a store declared after
+the start (foot-traffic starts it at the clock's instant of that moment), and a store's changed
+attributes (foot-traffic takes them from the next local day). The truth keeps the stores as they were
+when it took them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+
+from confluent_kafka import KafkaException
+
+from storesim.engines import ChainRules, StoreChain, Summary
+from storesim.engines.store_chain import ChainRow
+from storesim.events import TRUTH, Emitted
+from storesim.kafka._producer import EventProducer
+from storesim.service import ClockState, RedisClock
+from storesim.services._live_stores import LiveStores
+from storesim.services._runtime import ServiceRuntime
+from storesim.services._wiring import add_pings, open_pricing, redis_client, run_seed, transactional_id
+from storesim.settings import SettingsError, TruthSettings
+from storesim.streaming import (
+    Checkpoint,
+    CommitFailedError,
+    DeadLetters,
+    FencedError,
+    PricingSource,
+    Progress,
+    StoreOwnership,
+    Watermarks,
+)
+from storesim.world import DayPricing
+
+__all__ = ["TRUTH_COMPONENT", "run_truth"]
+
+TRUTH_COMPONENT = "truth"
+LEDGER_STAGE = "ledger"  # the ledger's watermarks (services/ledger.py): the last stage the key counts
+_NO_END = 2**40  # an open-ended run's window: far beyond any simulated instant
+
+
+class _StoreKey:
+    """One store's replayed chain and the answer-key records it has not sent yet."""
+
+    def __init__(self, chain: Iterator[Emitted], sent_until: int) -> None:
+        self._chain = chain
+        self.sent_until = sent_until  # records at or before this instant are committed
+        self.next: Emitted | None = None
+        self.done = False
+
+    def peek(self) -> Emitted | None:
+        """The next record to send: the first one after ``sent_until``; None once the run has ended."""
+        while self.next is None and not self.done:
+            record = next(self._chain, None)
+            if record is None:
+                self.done = True
+            elif record.ts > self.sent_until:
+                self.next = record
+        return self.next
+
+    def ready(self, mark: int) -> Iterator[Emitted]:
+        """The records of the hours that ``mark`` (the ledger's watermark of the store) has passed."""
+        while (record := self.peek()) is not None and record.ts <= mark:
+            self.next = None
+            yield record
+
+
+def _answer_key(rows: Iterator[ChainRow]) -> Iterator[Emitted]:
+    for ts, _, _, topic, key, record in rows:
+        if topic == TRUTH:
+            yield Emitted(ts, topic, key, record)
+
+
+class _Truth:
+    def __init__(self, settings: TruthSettings, runtime: ServiceRuntime) -> None:
+        self.settings = settings
+        self.runtime = runtime
+        self.log = runtime.log
+        self.metrics = runtime.metrics
+        ns = settings.sim_namespace
+        self.producer = EventProducer(
+            settings.kafka_broker,
+            settings.schema_registry_url,
+            {TRUTH: settings.truth_topic},
+            self.metrics,
+            output_format=settings.output_format,
+            transactional_id=transactional_id(settings, TRUTH_COMPONENT) if settings.exactly_once else None,
+        )
+        # Nothing is consumed, so nothing is dead-lettered; the checkpoint commits through the same type.
+        dead = DeadLetters(self.producer, settings.dlq_topic, TRUTH_COMPONENT, self.metrics, [])
+        self.checkpoint = Checkpoint(self.producer, dead, exactly_once=settings.exactly_once)
+        self.client = redis_client(settings)
+        self.clock = RedisClock(self.client, namespace=ns)
+        self.ledger_marks = Watermarks(self.client, ns, LEDGER_STAGE)
+        self.stores = LiveStores(settings, runtime.log)
+        self.ownership = StoreOwnership(
+            settings.kafka_broker,
+            settings.store_control_topic,
+            f"{ns}.{TRUTH_COMPONENT}",
+            self.stores.numbers,
+            on_revoke=self.on_revoke,
+            on_assign=self.on_assign,
+            extra={"group.instance.id": settings.replica_id},
+        )
+        self.keys: dict[int, _StoreKey] = {}
+        self.rules: ChainRules | None = None
+        self.pricing: PricingSource | None = None
+        self.rewind_pending = False
+        add_pings(runtime, self.producer, settings, self.clock)
+        runtime.health.add_ping("inventory", lambda: self.pricing is not None)
+        runtime.health.add_ping("postgres", lambda: self.pricing is not None and self.pricing.ping())
+        runtime.health.add_ping(
+            "stores", lambda: self.ownership.assigned and not self.rewind_pending and self.stores.declared
+        )
+
+    # -- the replayed world -----------------------------------------------------------------------
+    def chain_rules(self, state: ClockState) -> ChainRules:
+        """The streamed run's world: its seed, the stages' settings, and [SIM_START, SIM_END) — the local
+        days from SIM_START's date to SIM_END's, as foot-traffic simulates them."""
+        settings = self.settings
+        start = int(settings.sim_start.timestamp()) if settings.sim_start else state.start_ms // 1000
+        end = int(settings.sim_end.timestamp()) if settings.sim_end else _NO_END
+        return ChainRules(
+            seed=run_seed(settings, state),
+            volume=settings.volume(),
+            putback_prob=settings.putback_prob,
+            force_checkout_if_empty=settings.force_checkout_if_empty,
+            max_session_age=settings.max_session_age_sec,
+            refund_probability=settings.refund_probability,
+            register=False,  # its sequences are not in the answer key
+            ledger=True,
+            start=start,
+            end=end,
+            first=datetime.fromtimestamp(start, UTC).date(),
+            last=settings.sim_end.date() if settings.sim_end else None,
+        )
+
+    def price(self, day: date) -> DayPricing:
+        """The POS's prices of a day, read from Postgres the first time (see ensure_ahead)."""
+        assert self.pricing is not None
+        return self.pricing.ensure(day)
+
+    def ensure_ahead(self) -> None:
+        """Reads the discounts of the days the next records' hours touch before the replays ask for them:
+        an error inside a replay ends it (a generator cannot go on after raising), this one only waits."""
+        assert self.pricing is not None
+        for key in self.keys.values():
+            record = key.next
+            if record is None:
+                continue
+            day = datetime.fromtimestamp(record.ts, UTC).date()
+            for offset in (-1, 0, 1, 2):
+                self.pricing.ensure(day + timedelta(days=offset))
+
+    def _replay(self, number: int, sent_until: int) -> _StoreKey:
+        assert self.rules is not None
+        assert self.pricing is not None
+        chain = StoreChain(self.rules, self.stores[number], self.pricing.catalogue, self.price, Summary(0))
+        return _StoreKey(_answer_key(iter(chain)), sent_until)
+
+    # -- ownership --------------------------------------------------------------------------------
+    def on_assign(self, owned: frozenset[int]) -> None:
+        if self.rules is None or self.pricing is None:  # the first step assigns again once it has them
+            self.rewind_pending = True
+            return
+        try:
+            committed = self.ownership.progress(sorted(owned))
+        except KafkaException as exc:
+            self.log.warning("progress not readable; retrying", error=str(exc))
+            self.keys.clear()
+            self.rewind_pending = True
+            return
+        self.metrics.forget_stores([self.stores[n].store_id for n in set(self.keys) - owned])
+        kept = {n: key for n, key in self.keys.items() if n in owned}
+        for n in sorted(owned - set(kept)):
+            kept[n] = self._replay(n, committed[n].until)
+        self.keys = dict(sorted(kept.items()))
+        self.rewind_pending = False
+        self.log.info("stores assigned", stores=sorted(owned))
+
+    def on_revoke(self, gone: frozenset[int]) -> None:
+        self.metrics.forget_stores([self.stores[n].store_id for n in self.keys])
+        self.keys.clear()
+        self.log.info("stores revoked", stores=sorted(gone))
+
+    def rewind(self) -> None:
+        """Back to the committed progress of every store owned: their replays start over."""
+        self.keys.clear()
+        self.on_assign(self.ownership.owned)
+
+    # -- the loop ---------------------------------------------------------------------------------
+    def step(self) -> bool:
+        """Sends and commits the records that became ready; True when it sent any."""
+        marks = self.ledger_marks.read()
+        self.ensure_ahead()
+        self.checkpoint.begin()
+        sent = False
+        for number, key in self.keys.items():
+            mark = marks.get(number)
+            if mark is None:
+                continue
+            store_id = self.stores[number].store_id
+            for record in key.ready(mark):
+                self.producer.send(TRUTH, record.key, record.record, timestamp_ms=record.record["hour"])
+                key.sent_until = record.ts
+                self.metrics.store_last_event.labels(store_id=store_id).set(record.ts)
+                sent = True
+        if sent:
+            progress = {n: Progress(key.sent_until) for n, key in self.keys.items()}
+            self.checkpoint.commit(self.ownership.consumer, self.ownership.progress_offsets(progress))
+        return sent
+
+    def prepare(self) -> bool:
+        """The clock, the prices, the transactional producer and the group: False while one is missing."""
+        self.producer.resolve_schemas()
+        state = self.clock.state(refresh=True)
+        if state is None:
+            return False
+        if self.rules is None:
+            self.rules = self.chain_rules(state)
+            self.log.info("replaying", seed=self.rules.seed, stores=list(self.stores.numbers))
+        if self.pricing is None:
+            self.pricing = open_pricing(self.settings, self.log)
+            if self.pricing is None:
+                return False
+        self.checkpoint.prepare()
+        if (fatal := self.ownership.poll()) is not None:
+            self.log.warning("group member renewed after a fatal error", error=fatal.str())
+        if self.stores.refresh() is not None:
+            self.ownership.set_stores(self.stores.numbers)
+        if self.rewind_pending:
+            self.rewind()
+        return not self.rewind_pending
+
+    def run(self) -> int:
+        while not self.runtime.stopping.is_set():
+            try:
+                if not self.prepare():
+                    self.runtime.wait(1.0)
+                    continue
+                if self.step():
+                    continue
+            except FencedError as exc:
+                self.log.error("stopping", error=str(exc))
+                return 1
+            except CommitFailedError as exc:
+                self.log.warning("step not committed; rewinding", error=str(exc))
+                self.rewind_pending = True
+            except KafkaException as exc:  # a produce refused mid-step: redo it from the commit
+                try:
+                    self.checkpoint.recover(exc)
+                except FencedError as fenced:
+                    self.log.error("stopping", error=str(fenced))
+                    return 1
+                self.log.warning("kafka error in a step; rewinding", error=str(exc))
+                self.rewind_pending = True
+            except Exception as exc:  # registry, Redis, Postgres away: not ready, start the step over
+                self.log.warning("waiting for dependencies", error=str(exc))
+                with contextlib.suppress(Exception):
+                    self.checkpoint.abort()
+                self.rewind_pending = True
+                self.runtime.wait(1.0)
+                continue
+            self.runtime.wait(self.settings.sleep)
+        return 0
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # what is not committed is sent again by the next owner
+            self.checkpoint.abort()
+        self.ownership.close()
+
+
+def run_truth(settings: TruthSettings) -> int:
+    if settings.ledger_mode != "coherent":
+        raise SettingsError(
+            "invalid setting LEDGER_MODE=standalone: the stand-alone ledger's refunds have no answer key"
+        )
+    runtime = ServiceRuntime(TRUTH_COMPONENT, settings.metrics_port).start()
+    service = _Truth(settings, runtime)
+    try:
+        return service.run()
+    finally:
+        service.close()
+        runtime.log.info("stopped")
+        runtime.close()

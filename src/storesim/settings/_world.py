@@ -1,0 +1,56 @@
+"""The rules of the simulated world that more than one component follows.
+
+The stage that owns a rule reads it (foot-traffic the daily volume, the shelf PUTBACK_PROB, the POS the
+cart rules, the ledger the refunds); the answer key replays the whole world and reads all of them. Each
+rule is declared once, here, so the two cannot drift apart in name, default or bounds.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from storesim.settings._base import ComponentSettings
+from storesim.world import TrafficVolume
+
+__all__ = ["CartRules", "RefundRules", "ShoppingRules", "VisitRules"]
+
+
+class VisitRules(ComponentSettings):
+    """How many customers come (the foot-traffic seed's variables)."""
+
+    default_daily_customers: int = Field(1000, ge=0)
+    base_daily_customers: int | None = Field(None, ge=0)
+    daily_customers: int | None = Field(None, ge=0)
+    daily_variation_pct: float = Field(0.10, ge=0, lt=1)
+    disable_daily_variation: bool = False
+
+    def volume(self) -> TrafficVolume:
+        baseline = self.base_daily_customers
+        return TrafficVolume(
+            baseline=self.default_daily_customers if baseline is None else baseline,
+            fixed_daily=self.daily_customers,
+            variation_pct=self.daily_variation_pct,
+            variation=not self.disable_daily_variation,
+        )
+
+
+class ShoppingRules(ComponentSettings):
+    """What a customer does at the shelves (the shelf seed's)."""
+
+    putback_prob: float = Field(0.15, ge=0, le=1)
+
+
+class CartRules(ComponentSettings):
+    """When a cart checks out (the POS seed's)."""
+
+    force_checkout_if_empty: bool = False
+    max_session_age_sec: int = Field(10800, gt=0)
+
+
+class RefundRules(ComponentSettings):
+    """Whether checkouts are booked and refunded (the ledger seed's)."""
+
+    refund_probability: float = Field(0.1, ge=0, le=1)
+    ledger_mode: Literal["coherent", "standalone"] = "coherent"
