@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from storesim.events import TRUTH
 from tests.integration.helpers import (
     STORESIM,
     base_env,
@@ -22,7 +23,8 @@ from tests.integration.helpers import (
     wait_ready,
 )
 
-COMPONENTS = ("clock", "foot-traffic", "shelf", "redis-kafka-bridge", "pos", "register", "ledger")
+# The seven simulators and the answer key, which replays their world (services/truth.py).
+COMPONENTS = ("clock", "foot-traffic", "shelf", "redis-kafka-bridge", "pos", "register", "ledger", "truth")
 
 
 @dataclass
@@ -109,6 +111,7 @@ class Chain:
                 "KAFKA_TOPIC_REFUNDS": n["refunds"],
                 "POS_TOPIC": n["pos_transactions"],
             },
+            "truth": {"TRUTH_TOPIC": n[TRUTH]},
         }[component]
 
     def start(self, component: str, replicas: int = 1, **extra: str) -> list[Service]:

@@ -6,14 +6,20 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
 import storesim_dataloader as loader
-from storesim.events import TOPICS
-from tests.conftest import Run, simulate
+from storesim.events import TOPICS, TRUTH
+from tests.answer_key import recompute, truth_by_store_hour
+from tests.conftest import Run, plain, simulate
 from tests.integration.chain import Chain
-from tests.integration.helpers import consume, message_count
+from tests.integration.helpers import consume, consume_messages, message_count
 
 T = TypeVar("T")
 
@@ -63,7 +69,9 @@ def backfill(
 
 
 def consume_chain(chain: Chain, expected: Run, total: int | None = None) -> dict[str, list[dict[str, Any]]]:
-    """Every topic's records, read until ``total`` messages (default: the embedded run's count)."""
+    """Every event topic's records, read until ``total`` messages (default: the embedded run's count),
+    then, when the chain runs the truth workload, the answer key's records until the embedded run's count
+    (they follow their hour's events: see services/truth.py)."""
     names = [chain.names[t] for t in TOPICS]
     total = total if total is not None else sum(len(expected.records[t]) for t in TOPICS)
     got = consume(chain.stack, names, total, deadline_seconds=180)
@@ -71,7 +79,22 @@ def consume_chain(chain: Chain, expected: Run, total: int | None = None) -> dict
     logical = {name: topic for topic, name in chain.names.items()}
     for name, _, record in got:
         by_topic[logical[name]].append(record)
+    if chain.replicas.get("truth"):
+        by_topic[TRUTH] = read_truth(chain, len(expected.records[TRUTH]))
     return by_topic
+
+
+def read_truth(chain: Chain, count: int) -> list[dict[str, Any]]:
+    """The chain's answer key, decoded through the registry; each message keyed by its store and stamped
+    with its hour."""
+    deserializer = AvroDeserializer(SchemaRegistryClient({"url": chain.stack["SCHEMA_REGISTRY_URL"]}))
+    records = []
+    for message in consume_messages(chain.stack, [chain.names[TRUTH]], count, deadline_seconds=120):
+        record = deserializer(message.value, SerializationContext(message.topic, MessageField.VALUE))
+        assert message.key == record["store_id"].encode(), "the answer key is keyed by store"
+        assert message.timestamp == round(record["hour"].timestamp() * 1000), "stamped with its hour"
+        records.append(plain(record))
+    return records
 
 
 def assert_same_events(
@@ -82,7 +105,10 @@ def assert_same_events(
     at_least_once: frozenset[str] = frozenset(),
 ) -> None:
     """Record for record the embedded run's events, and no message more than it (besides ``planted``);
-    topics in ``at_least_once`` may repeat a record but must not miss one."""
+    topics in ``at_least_once`` may repeat a record but must not miss one. With the answer key read (see
+    consume_chain), it is the embedded run's too, once each, and what the chain's own topics add up to."""
+    if TRUTH in got:
+        assert_truth(chain, got, expected)
     for topic in TOPICS:
         want = Counter(map(canonical, expected.records[topic]))
         have = Counter(map(canonical, got[topic]))
@@ -94,6 +120,21 @@ def assert_same_events(
         assert have == want, f"{topic}: {missing} missing, {extra} extra"
         count = message_count(chain.stack, chain.names[topic]) - (planted or {}).get(topic, 0)
         assert count == len(expected.records[topic]), f"{topic}: {count} messages, duplicates"
+
+
+def assert_truth(chain: Chain, got: dict[str, list[dict[str, Any]]], expected: Run) -> None:
+    want = Counter(map(canonical, expected.records[TRUTH]))
+    have = Counter(map(canonical, got[TRUTH]))
+    assert have == want, (
+        f"answer key: {sum((want - have).values())} missing, {sum((have - want).values())} extra"
+    )
+    assert message_count(chain.stack, chain.names[TRUTH]) == len(expected.records[TRUTH]), (
+        "answer key: duplicates"
+    )
+    start, end = int(datetime.fromisoformat(START).timestamp()), chain.clock_end()
+    assert truth_by_store_hour(got[TRUTH]) == recompute(got, start, end), (
+        "answer key against the chain's topics"
+    )
 
 
 def run_chain(chain: Chain, expected: Run, replicas: dict[str, int] | None = None) -> dict[str, list[Any]]:

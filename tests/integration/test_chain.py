@@ -10,7 +10,7 @@ from typing import Any
 
 from confluent_kafka import Producer
 
-from storesim.events import TOPICS
+from storesim.events import TOPICS, event_time_field
 from tests.conftest import Run, epoch_seconds, simulate
 from tests.integration.chain import Chain
 from tests.integration.helpers import GARBAGE_KEY, consume_raw, message_count
@@ -62,13 +62,13 @@ def test_a_streamed_backfill_is_the_embedded_run_and_garbage_goes_to_the_dlq(
 _FIRST_AT_AN_INSTANT = {"employee_logout": 0, "employee_login": 1}
 
 
-def time_ordered(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def time_ordered(topic: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Kafka keeps order per partition only; the invariant checks read a topic in time order, where a
     terminal's logout comes before the next shift's login at the same instant."""
+    field = event_time_field(topic)
 
     def key(record: dict[str, Any]) -> tuple[int, int]:
-        when = next(record[f] for f in ("timestamp", "entry_time", "time") if f in record)
-        return epoch_seconds(when), _FIRST_AT_AN_INSTANT.get(str(record.get("event_type")), 2)
+        return epoch_seconds(record[field]), _FIRST_AT_AN_INSTANT.get(str(record.get("event_type")), 2)
 
     return sorted(records, key=key)
 
@@ -82,7 +82,7 @@ def test_a_paced_run_at_a_high_time_scale_is_the_embedded_run_and_keeps_every_in
     chain = Chain(stack, tmp_path, dataset, paced)
     got = run_chain(chain, expected)
     assert_same_events(chain, got, expected)
-    streamed = Run(tmp_path, "avro", {topic: time_ordered(records) for topic, records in got.items()})
+    streamed = Run(tmp_path, "avro", {topic: time_ordered(topic, records) for topic, records in got.items()})
     invariants.test_every_shelf_event_belongs_to_an_open_session(streamed)
     invariants.test_a_putback_never_returns_more_than_the_customer_holds(streamed)
     invariants.test_weight_change_is_the_item_weight_times_quantity(streamed, catalogue())
@@ -117,8 +117,9 @@ def test_json_output_has_the_seeds_shapes(stack: dict[str, str], dataset: Path, 
 def test_one_and_three_replicas_give_the_same_events(
     stack: dict[str, str], dataset: Path, tmp_path: Path
 ) -> None:
-    """Six stores; the second run has three foot-traffic, shelf and POS replicas (and two of the rest),
-    joining one after another, so stores and partitions move while the run goes on."""
+    """Six stores; the second run has three foot-traffic, shelf, POS and answer-key replicas (and two of
+    the rest), joining one after another, so stores and partitions move while the run goes on. Both
+    runs' answer keys are the embedded run's (assert_same_events)."""
     expected = embedded(tmp_path / "embedded", "1,2,3,4,5,6")
     for name, replicas in (("one", {}), ("three", SCALED)):
         (tmp_path / name).mkdir()
@@ -126,4 +127,12 @@ def test_one_and_three_replicas_give_the_same_events(
         assert_same_events(chain, run_chain(chain, expected, replicas), expected)
 
 
-SCALED = {"foot-traffic": 3, "shelf": 3, "pos": 3, "redis-kafka-bridge": 2, "register": 2, "ledger": 2}
+SCALED = {
+    "foot-traffic": 3,
+    "shelf": 3,
+    "pos": 3,
+    "redis-kafka-bridge": 2,
+    "register": 2,
+    "ledger": 2,
+    "truth": 3,
+}

@@ -1,6 +1,6 @@
-"""Crashes and moves of the stateful stages on the real stack: whatever happens to the POS, the register
-or the ledger, what is committed (read_committed) is the embedded run's events, none missing, none
-twice."""
+"""Crashes and moves of the stateful stages on the real stack: whatever happens to the POS, the register,
+the ledger or the answer key, what is committed (read_committed) is the embedded run's events, none
+missing, none twice."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from confluent_kafka import KafkaException
 
-from storesim.events import TOPICS
+from storesim.events import TOPICS, TRUTH
 from tests.integration.chain import Chain, Service
 from tests.integration.conftest import STACK
 from tests.integration.helpers import end_offsets, message_count, wait_ready, wait_until
@@ -82,6 +82,32 @@ def test_kill_9_at_random_moments_loses_nothing_and_duplicates_nothing(
     assert all(code == 0 for values in codes.values() for code in values), codes
     assert_same_events(chain, got, expected)
     assert restored_from_store(chain, victim) > 0, "no restart found its state store"
+
+
+def test_the_answer_key_killed_mid_run_sends_each_hour_once(
+    stack: dict[str, str], dataset: Path, tmp_path: Path
+) -> None:
+    """kill -9 of the truth workload right after it sent an hour, four times: its successor (the same
+    REPLICA_ID, so the same transactional.id) replays the stores and goes on from the committed hours."""
+    expected = embedded(tmp_path / "embedded", STORES, customers=CUSTOMERS)
+    chain = Chain(stack, tmp_path, dataset, paced(2400))
+    try:
+        chain.start_all()
+        service = chain.replica("truth")
+        output = chain.names[TRUTH]
+        for _ in range(4):
+            target = end_offsets(stack, output) + 1
+            assert wait_until(lambda t=target: end_offsets(stack, output) >= t, service.process, 60), (
+                chain.describe(service)
+            )
+            kill(service)
+            service = chain.restart(service)
+        got = consume_chain(chain, expected)
+        chain.wait_ready()
+    finally:
+        codes = chain.stop()
+    assert all(code == 0 for values in codes.values() for code in values), codes
+    assert_same_events(chain, got, expected)
 
 
 def test_a_broker_restart_mid_run_loses_nothing(stack: dict[str, str], dataset: Path, tmp_path: Path) -> None:
