@@ -89,7 +89,7 @@ def read_truth(chain: Chain, count: int) -> list[dict[str, Any]]:
     with its hour."""
     deserializer = AvroDeserializer(SchemaRegistryClient({"url": chain.stack["SCHEMA_REGISTRY_URL"]}))
     records = []
-    for message in consume_messages(chain.stack, [chain.names[TRUTH]], count, deadline_seconds=120):
+    for message in consume_messages(chain.stack, [chain.names[TRUTH]], count, deadline_seconds=300):
         record = deserializer(message.value, SerializationContext(message.topic, MessageField.VALUE))
         assert message.key == record["store_id"].encode(), "the answer key is keyed by store"
         assert message.timestamp == round(record["hour"].timestamp() * 1000), "stamped with its hour"

@@ -112,3 +112,15 @@ def test_a_window_inside_hours_gives_partial_hours_keyed_by_their_start() -> Non
     assert [h.record["hour"] // 1000 for h in hours] == [10 * HOUR, 11 * HOUR, 12 * HOUR]
     assert [h.ts for h in hours] == [11 * HOUR - 1, 12 * HOUR - 1, end - 1]
     assert [(h.record["visits_started"], h.record["visits_ended"]) for h in hours] == [(0, 1), (0, 0), (1, 0)]
+
+
+def test_a_store_that_joined_late_counts_only_what_came_after_it_joined() -> None:
+    """Declared at 10:00 in a streamed run: foot-traffic sends nothing of it at or before that instant,
+    so a visit that entered before counts only its exit; the earlier hours are zeros, not missing."""
+    truth = TruthEngine("STORE-001", 0, 12 * HOUR, since=10 * HOUR)
+    truth.visit(10 * HOUR - 60, 10 * HOUR + 60)
+    truth.visit(10 * HOUR + 5, 11 * HOUR + 5)
+    hours = truth.close(truth.open_carts(lambda _t: 0, 12 * HOUR))
+    assert len(hours) == 12
+    figures = [(h.record["visits_started"], h.record["visits_ended"]) for h in hours]
+    assert figures == [(0, 0)] * 10 + [(1, 1), (0, 1)]

@@ -85,7 +85,9 @@ class StoreChain:
         catalogue: Catalogue,
         pricing: Callable[[date], DayPricing],
         summary: Summary,
+        since: int | None = None,
     ) -> None:
+        """``since``: the store joined a streamed run then (StoreSince); its chain starts after it."""
         self.rules = rules
         self.store = store
         self.summary = summary
@@ -104,7 +106,8 @@ class StoreChain:
             if rules.ledger
             else None
         )
-        self.truth = TruthEngine(store.store_id, rules.start, rules.end)
+        self.truth = TruthEngine(store.store_id, rules.start, rules.end, since=since)
+        self._since = since
         self._out: list[tuple[int, int, str, str, Record]] = []
         self._seq = 0
 
@@ -160,6 +163,8 @@ class StoreChain:
 
     def __iter__(self) -> Iterator[ChainRow]:
         start, end = self.rules.start, self.rules.end
+        if self._since is not None:
+            start = max(start, self._since + 1)
         out, number, pop, push = self._out, self.store.number, heapq.heappop, heapq.heappush
         for day_date in self.rules.dates():
             day = local_day(epoch_day(day_date), self.store.timezone)

@@ -37,9 +37,12 @@ class TruthEngine:
     """One store's UTC hours over the run window [start, end). A window that starts or ends inside an
     hour (a streamed run's SIM_START at 10:30) makes that hour a partial one, still keyed by its start."""
 
-    def __init__(self, store_id: str, start: int, end: int) -> None:
+    def __init__(self, store_id: str, start: int, end: int, *, since: int | None = None) -> None:
+        """``since``: a store declared while a streamed run went on has no event at or before it; its
+        earlier hours are zeros."""
         self.store_id = store_id
         self.start, self.end = start, end
+        self._visits_from = start if since is None else max(start, since + 1)
         self.next_end = start - start % HOUR + HOUR  # the end of the first hour not yet closed
         self.last_end = end + -end % HOUR
         self._hours: dict[int, _Hour] = {}
@@ -55,9 +58,9 @@ class TruthEngine:
 
     def visit(self, entry: int, exit_time: int) -> None:
         """A visit; only what falls inside the window happened in this run."""
-        if self.start <= entry < self.end:
+        if self._visits_from <= entry < self.end:
             self._hour(entry).visits_started += 1
-        if self.start <= exit_time < self.end:
+        if self._visits_from <= exit_time < self.end:
             self._hour(exit_time).visits_ended += 1
 
     def checkout(self, checkout: Emitted) -> None:

@@ -8,7 +8,8 @@ everything is in Kafka: the watermark the shelf waits for, and where a replica t
 (or this one, restarted) resumes.
 
 The stores follow STORES_FILE while it runs (LiveStores): a store declared later starts at the clock's
-instant of that moment (the events it would have had before are never sent), a deleted one stops
+instant of that moment (the events it would have had before are never sent; the instant is claimed in
+Redis, StoreSince, so that restarts, other replicas and the answer key agree on it), a deleted one stops
 admitting customers at once, and a changed one takes its new attributes from its next local day, so that
 a day's visits always come from one model (no exit without its entry).
 """
@@ -28,7 +29,7 @@ from storesim.services._live_stores import LiveStores
 from storesim.services._runtime import ServiceRuntime
 from storesim.services._wiring import add_pings, redis_client, run_seed
 from storesim.settings import FootTrafficSettings
-from storesim.streaming import StoreOwnership, Watermarks
+from storesim.streaming import StoreOwnership, StoreSince, Watermarks
 from storesim.world import Store
 
 __all__ = ["FOOT_STAGE", "run_foot_traffic", "store_events"]
@@ -105,6 +106,7 @@ class _FootTraffic:
         self.marks = Watermarks(self.client, settings.sim_namespace, FOOT_STAGE)
         self.stores = LiveStores(settings, runtime.log)
         self.joined: dict[int, int] = {}  # stores declared while running: the clock's instant then
+        self.since = StoreSince(self.client, settings.sim_namespace)  # ... as the first replica claimed it
         self.ownership = StoreOwnership(
             settings.kafka_broker,
             settings.store_control_topic,
@@ -129,10 +131,13 @@ class _FootTraffic:
         marks = self.marks.read()
         kept = {n: feed for n, feed in self.feeds.items() if n in owned}
         self._forget(set(self.feeds) - owned)
-        for n in sorted(owned - set(kept)):
-            joined = self.joined.get(n, start - 1)
+        new = sorted(owned - set(kept))
+        since = self.since.claim({n: self.joined.get(n, start - 1) for n in new})
+        for n in new:
+            # A store deleted and declared again goes on from its second declaration (this replica's).
+            begins = max(since[n], self.joined.get(n, -1))
             events = store_events(self.engine, self._store_of(n), first, last)
-            kept[n] = _StoreFeed(events, max(start - 1, marks.get(n, -1), joined), joined)
+            kept[n] = _StoreFeed(events, max(start - 1, marks.get(n, -1), begins), begins)
         self.feeds = dict(sorted(kept.items()))
         self.log.info("stores assigned", stores=sorted(owned))
 

@@ -20,20 +20,24 @@ record's instant, in the store-control group's offsets): exactly once across res
 A store taken over is replayed from the run's start without sending what its progress covers; the
 replay runs at the embedded mode's speed, far ahead of the stream it checks.
 
-Not followed while running (the replay would no longer be the stream's world): a store declared after
-the start (foot-traffic starts it at the clock's instant of that moment), and a store's changed
-attributes (foot-traffic takes them from the next local day). The truth keeps the stores as they were
-when it took them.
+A store declared while the run goes on is replayed from the instant foot-traffic started it, which
+foot-traffic claims in Redis (StoreSince) before it sends any of the store's events; the replay waits
+for that claim. Not followed (the replay would no longer be the stream's world): a store's changed
+attributes (foot-traffic takes them from its next local day; the replay keeps the store as it was when
+the replay began), and a deleted store's last hours (its replay stops with the ledger's last mark for
+it, but foot-traffic stopped admitting its customers at some instant before).
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 from confluent_kafka import KafkaException
 
+from storesim._time import iso_utc
 from storesim.engines import ChainRules, StoreChain, Summary
 from storesim.engines.store_chain import ChainRow
 from storesim.events import TRUTH, Emitted
@@ -51,6 +55,7 @@ from storesim.streaming import (
     PricingSource,
     Progress,
     StoreOwnership,
+    StoreSince,
     Watermarks,
 )
 from storesim.world import DayPricing
@@ -60,32 +65,41 @@ __all__ = ["TRUTH_COMPONENT", "run_truth"]
 TRUTH_COMPONENT = "truth"
 LEDGER_STAGE = "ledger"  # the ledger's watermarks (services/ledger.py): the last stage the key counts
 _NO_END = 2**40  # an open-ended run's window: far beyond any simulated instant
+_AHEAD = 48  # answer-key records a replay may hold before the stream has caught up with them
 
 
 class _StoreKey:
-    """One store's replayed chain and the answer-key records it has not sent yet."""
+    """One store's replayed chain and the answer-key records it has not sent yet.
 
-    def __init__(self, chain: Iterator[Emitted], sent_until: int) -> None:
+    The replay runs ahead of the stream (up to _AHEAD records) whenever the service has nothing to send,
+    so that its CPU time overlaps the chain's instead of adding to the end of the run."""
+
+    def __init__(self, chain: Iterator[Emitted], sent_until: int, start: int) -> None:
         self._chain = chain
         self.sent_until = sent_until  # records at or before this instant are committed
-        self.next: Emitted | None = None
+        self.reached = start  # the replay's last record's instant
+        self.ahead: deque[Emitted] = deque()
         self.done = False
 
-    def peek(self) -> Emitted | None:
-        """The next record to send: the first one after ``sent_until``; None once the run has ended."""
-        while self.next is None and not self.done:
-            record = next(self._chain, None)
-            if record is None:
-                self.done = True
-            elif record.ts > self.sent_until:
-                self.next = record
-        return self.next
+    def pull(self) -> bool:
+        """Replays one more hour (its record kept if it is not sent yet); False once the run has ended."""
+        record = next(self._chain, None)
+        if record is None:
+            self.done = True
+            return False
+        self.reached = record.ts
+        if record.ts > self.sent_until:
+            self.ahead.append(record)
+        return True
 
     def ready(self, mark: int) -> Iterator[Emitted]:
         """The records of the hours that ``mark`` (the ledger's watermark of the store) has passed."""
-        while (record := self.peek()) is not None and record.ts <= mark:
-            self.next = None
-            yield record
+        while True:
+            while not self.ahead and self.pull():
+                pass
+            if not self.ahead or self.ahead[0].ts > mark:
+                return
+            yield self.ahead.popleft()
 
 
 def _answer_key(rows: Iterator[ChainRow]) -> Iterator[Emitted]:
@@ -125,7 +139,10 @@ class _Truth:
             on_assign=self.on_assign,
             extra={"group.instance.id": settings.replica_id},
         )
-        self.keys: dict[int, _StoreKey] = {}
+        self.since = StoreSince(self.client, ns)
+        self.owned: frozenset[int] = frozenset()
+        self.committed: dict[int, int] = {}  # owned store -> its committed progress
+        self.keys: dict[int, _StoreKey] = {}  # owned store -> its replay, once it has begun
         self.rules: ChainRules | None = None
         self.pricing: PricingSource | None = None
         self.rewind_pending = False
@@ -164,22 +181,41 @@ class _Truth:
         return self.pricing.ensure(day)
 
     def ensure_ahead(self) -> None:
-        """Reads the discounts of the days the next records' hours touch before the replays ask for them:
+        """Reads the discounts of the days the replays' next hours touch before the replays ask for them:
         an error inside a replay ends it (a generator cannot go on after raising), this one only waits."""
         assert self.pricing is not None
         for key in self.keys.values():
-            record = key.next
-            if record is None:
-                continue
-            day = datetime.fromtimestamp(record.ts, UTC).date()
+            day = datetime.fromtimestamp(key.reached, UTC).date()
             for offset in (-1, 0, 1, 2):
                 self.pricing.ensure(day + timedelta(days=offset))
 
-    def _replay(self, number: int, sent_until: int) -> _StoreKey:
+    def read_ahead(self) -> bool:
+        """One more hour of every replay that is not _AHEAD records ahead; True if any moved."""
+        self.ensure_ahead()
+        moved = False
+        for key in self.keys.values():
+            if len(key.ahead) < _AHEAD and not key.done:
+                moved = key.pull() or moved
+        return moved
+
+    def _replay(self, number: int, sent_until: int, since: int) -> _StoreKey:
         assert self.rules is not None
         assert self.pricing is not None
-        chain = StoreChain(self.rules, self.stores[number], self.pricing.catalogue, self.price, Summary(0))
-        return _StoreKey(_answer_key(iter(chain)), sent_until)
+        shop, catalogue = self.stores[number], self.pricing.catalogue
+        chain = StoreChain(self.rules, shop, catalogue, self.price, Summary(0), since=since)
+        return _StoreKey(_answer_key(iter(chain)), sent_until, self.rules.start)
+
+    def replay_new(self) -> None:
+        """Starts the replay of each owned store once foot-traffic has claimed since when it is in the run
+        (StoreSince): until then, a store declared a moment ago could be replayed from the wrong instant."""
+        waiting = [n for n in self.owned if n not in self.keys]
+        if not waiting:
+            return
+        since = self.since.read()
+        for n in waiting:
+            if n in since:
+                self.keys[n] = self._replay(n, self.committed[n], since[n])
+        self.keys = dict(sorted(self.keys.items()))
 
     # -- ownership --------------------------------------------------------------------------------
     def on_assign(self, owned: frozenset[int]) -> None:
@@ -194,16 +230,16 @@ class _Truth:
             self.rewind_pending = True
             return
         self.metrics.forget_stores([self.stores[n].store_id for n in set(self.keys) - owned])
-        kept = {n: key for n, key in self.keys.items() if n in owned}
-        for n in sorted(owned - set(kept)):
-            kept[n] = self._replay(n, committed[n].until)
-        self.keys = dict(sorted(kept.items()))
+        self.keys = {n: key for n, key in self.keys.items() if n in owned}
+        self.owned = owned
+        self.committed = {n: progress.until for n, progress in committed.items()}
         self.rewind_pending = False
         self.log.info("stores assigned", stores=sorted(owned))
 
     def on_revoke(self, gone: frozenset[int]) -> None:
         self.metrics.forget_stores([self.stores[n].store_id for n in self.keys])
         self.keys.clear()
+        self.owned = frozenset()
         self.log.info("stores revoked", stores=sorted(gone))
 
     def rewind(self) -> None:
@@ -214,10 +250,11 @@ class _Truth:
     # -- the loop ---------------------------------------------------------------------------------
     def step(self) -> bool:
         """Sends and commits the records that became ready; True when it sent any."""
+        self.replay_new()
         marks = self.ledger_marks.read()
         self.ensure_ahead()
         self.checkpoint.begin()
-        sent = False
+        sent: dict[str, str] = {}  # store -> the last hour sent, for the log
         for number, key in self.keys.items():
             mark = marks.get(number)
             if mark is None:
@@ -227,11 +264,13 @@ class _Truth:
                 self.producer.send(TRUTH, record.key, record.record, timestamp_ms=record.record["hour"])
                 key.sent_until = record.ts
                 self.metrics.store_last_event.labels(store_id=store_id).set(record.ts)
-                sent = True
+                sent[store_id] = iso_utc(record.record["hour"] // 1000)
         if sent:
-            progress = {n: Progress(key.sent_until) for n, key in self.keys.items()}
+            progress = {n: Progress(self.committed[n]) for n in self.owned}
+            progress.update((n, Progress(key.sent_until)) for n, key in self.keys.items())
             self.checkpoint.commit(self.ownership.consumer, self.ownership.progress_offsets(progress))
-        return sent
+            self.log.info("hours sent", through=sent)
+        return bool(sent)
 
     def prepare(self) -> bool:
         """The clock, the prices, the transactional producer and the group: False while one is missing."""
@@ -261,7 +300,7 @@ class _Truth:
                 if not self.prepare():
                     self.runtime.wait(1.0)
                     continue
-                if self.step():
+                if self.step() or self.read_ahead():
                     continue
             except FencedError as exc:
                 self.log.error("stopping", error=str(exc))

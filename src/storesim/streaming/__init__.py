@@ -1,6 +1,6 @@
-"""What the streaming services share: event-time watermarks, the input gate, store ownership,
-group members that survive fatal errors, decoding and input checks, dead letters, committed progress
-and pricing from Postgres."""
+"""What the streaming services share: event-time watermarks, the input gate, store ownership and
+since when each store is in the run, group members that survive fatal errors, decoding and input
+checks, dead letters, committed progress and pricing from Postgres."""
 
 from storesim.streaming._checkpoint import Checkpoint, CommitFailedError
 from storesim.streaming._decode import DecodeError, RecordDecoder, RegistryUnavailableError
@@ -12,6 +12,7 @@ from storesim.streaming._member import GroupMember
 from storesim.streaming._ownership import StoreOwnership
 from storesim.streaming._pricing import PricingSource
 from storesim.streaming._progress import Progress
+from storesim.streaming._since import StoreSince
 from storesim.streaming._state import Snapshot, StateStore
 from storesim.streaming._watermarks import Watermarks
 
@@ -32,6 +33,7 @@ __all__ = [
     "Snapshot",
     "StateStore",
     "StoreOwnership",
+    "StoreSince",
     "Watermarks",
     "check_checkout",
     "late_input",
