@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from storesim.events import TOPICS
+from storesim.events import OUTPUTS, TOPICS
 from tests.cluster.kube import CHART, Cluster
 from tests.conftest import Run
 from tests.integration.helpers import consume, message_count
 from tests.integration.runs import canonical
 
 NAME = "storesim"
-# The chart's topic keys (values.topics) for each of storesim's seven topics.
+# The chart's topic keys (values.topics) for each of storesim's seven topics and the answer key.
 TOPIC_KEYS = {
     "foot_traffic": "footTraffic",
     "foot_traffic_realistic": "footTrafficRealistic",
@@ -32,8 +32,9 @@ TOPIC_KEYS = {
     "pos_events": "posEvents",
     "transactions": "transactions",
     "refunds": "refunds",
+    "truth": "truth",
 }
-assert set(TOPIC_KEYS) == set(TOPICS)
+assert set(TOPIC_KEYS) == set(OUTPUTS)
 
 
 def merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -46,7 +47,7 @@ def merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-SIMULATORS = ("clock", "foot-traffic", "shelf", "redis-kafka-bridge", "register", "ledger")
+SIMULATORS = ("clock", "foot-traffic", "shelf", "redis-kafka-bridge", "register", "ledger", "truth")
 
 
 def small_requests() -> dict[str, Any]:
@@ -76,8 +77,8 @@ class Release:
 
     @property
     def names(self) -> dict[str, str]:
-        """The Kafka topic of each of storesim's topics, as the release names them."""
-        return {topic: f"{topic}.{self.run}" for topic in TOPICS}
+        """The Kafka topic of each of storesim's topics and of the answer key, as the release names them."""
+        return {topic: f"{topic}.{self.run}" for topic in OUTPUTS}
 
     @property
     def dlq(self) -> str:
