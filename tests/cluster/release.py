@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from storesim.events import OUTPUTS, TOPICS
+from storesim.events import OUTPUTS
 from tests.cluster.kube import CHART, Cluster
 from tests.conftest import Run
 from tests.integration.helpers import consume, message_count
@@ -160,15 +160,17 @@ def installed(
 
 
 def assert_stream_is(release: Release, expected: Run, deadline_seconds: float) -> None:
-    """Record for record the embedded run's events on all seven topics, read from outside the cluster
-    through the registry, and no message more (read_committed: an aborted write is no message)."""
-    total = sum(len(expected.records[t]) for t in TOPICS)
-    got = consume(release.stack, [release.names[t] for t in TOPICS], total, deadline_seconds=deadline_seconds)
+    """Record for record the embedded run's events on all seven topics and its answer key (the truth
+    workload's), read from outside the cluster through the registry, and no message more
+    (read_committed: an aborted write is no message)."""
+    total = sum(len(expected.records[t]) for t in OUTPUTS)
+    names = [release.names[t] for t in OUTPUTS]
+    got = consume(release.stack, names, total, deadline_seconds=deadline_seconds)
     logical = {name: topic for topic, name in release.names.items()}
-    have: dict[str, Counter[str]] = {t: Counter() for t in TOPICS}
+    have: dict[str, Counter[str]] = {t: Counter() for t in OUTPUTS}
     for name, _, record in got:
         have[logical[name]][canonical(record)] += 1
-    for topic in TOPICS:
+    for topic in OUTPUTS:
         want = Counter(map(canonical, expected.records[topic]))
         missing, extra = sum((want - have[topic]).values()), sum((have[topic] - want).values())
         assert have[topic] == want, f"{topic}: {missing} missing, {extra} extra"
