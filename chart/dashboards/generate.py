@@ -19,6 +19,8 @@ HERE = Path(__file__).resolve().parent
 # The simulators. The Store controller (component "controller": storesim_controller_leader,
 # storesim_controller_reconciles_total, storesim_controller_configmap_writes_total) has no dashboard yet:
 # tests/integration/test_dashboards.py proves every panel against a running chain, which has no controller.
+# Nor has it the answer key's workload (component "truth"), so the truth has none either; its records are
+# counted in the overview's events per topic.
 COMPONENTS = ("clock", "foot-traffic", "shelf", "redis-kafka-bridge", "pos", "register", "ledger")
 NS = 'namespace=~"$namespace"'
 RATE = "$__rate_interval"

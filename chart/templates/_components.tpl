@@ -1,8 +1,11 @@
 {{/*
 What the chart sets for each component beyond its values' env: the variable naming Kafka (the seeds
 differ: KAFKA_BROKER or KAFKA_BOOTSTRAP_SERVERS), its topic variables (variable: key in .Values.topics),
-whether it reads Postgres, the parquet files at /data, keeps state (STATE_DIR, REPLICA_ID), and which
-variable takes the pod's name.
+whether it reads Postgres, the parquet files at /data, and which variable takes the pod's name. replica:
+REPLICA_ID is the pod's name (a transactional producer's id, stable across a restart of the replica);
+state: that and STATE_DIR, on a volume of its own. rulesFrom: the world's rules (settings/_world.py) that
+it follows but other components own (owner: its variables), taken from the owners' env so that they are
+set once and cannot differ.
 */}}
 {{- define "storesim.componentSpecs" -}}
 clock: {}
@@ -32,6 +35,17 @@ ledger:
   kafka: KAFKA_BOOTSTRAP_SERVERS
   topics: {KAFKA_TOPIC: transactions, KAFKA_TOPIC_REFUNDS: refunds, POS_TOPIC: posTransactions}
   state: true
+truth:
+  kafka: KAFKA_BROKER
+  topics: {TRUTH_TOPIC: truth}
+  postgres: true
+  data: true
+  replica: true
+  rulesFrom:
+    foot-traffic: [DEFAULT_DAILY_CUSTOMERS, BASE_DAILY_CUSTOMERS, DAILY_CUSTOMERS, DAILY_VARIATION_PCT, DISABLE_DAILY_VARIATION]
+    shelf: [PUTBACK_PROB]
+    pos: [FORCE_CHECKOUT_IF_EMPTY, MAX_SESSION_AGE_SEC]
+    ledger: [REFUND_PROBABILITY, LEDGER_MODE]
 {{- end }}
 
 {{/* A service's environment. Arguments: root, component, spec, values (the component's values). */}}
@@ -69,6 +83,8 @@ ledger:
 {{- if .spec.state }}
 - name: STATE_DIR
   value: {{ $root.Values.stateDir | quote }}
+{{- end }}
+{{- if or .spec.state .spec.replica }}
 - name: REPLICA_ID
   valueFrom:
     fieldRef:
@@ -88,6 +104,26 @@ ledger:
 {{- include "storesim.envMap" $root.Values.common.env }}
 {{- end }}
 {{- include "storesim.envMap" .values.env }}
+{{- include "storesim.rulesFromEnv" . }}
+{{- end }}
+
+{{/*
+The env entries of the world's rules a component follows but does not own (its spec's rulesFrom): each
+owner's values (the POS's in .Values.pos), rendered as the owner's own are; one the owner's env lacks is
+left out, like an empty one. Arguments: root, spec.
+*/}}
+{{- define "storesim.rulesFromEnv" -}}
+{{- $root := .root }}
+{{- $rules := dict }}
+{{- range $owner, $names := .spec.rulesFrom }}
+{{- $env := ternary $root.Values.pos (index $root.Values.components $owner) (eq $owner "pos") | dig "env" dict }}
+{{- range $name := $names }}
+{{- if hasKey $env $name }}
+{{- $_ := set $rules $name (index $env $name) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- include "storesim.envMap" $rules }}
 {{- end }}
 
 {{/*

@@ -16,14 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from storesim.events import TOPICS
+from storesim.events import OUTPUTS
 from tests.cluster.kube import CHART, Cluster
 from tests.conftest import Run
 from tests.integration.helpers import consume, message_count
 from tests.integration.runs import canonical
 
 NAME = "storesim"
-# The chart's topic keys (values.topics) for each of storesim's seven topics.
+# The chart's topic keys (values.topics) for each of storesim's seven topics and the answer key.
 TOPIC_KEYS = {
     "foot_traffic": "footTraffic",
     "foot_traffic_realistic": "footTrafficRealistic",
@@ -32,8 +32,9 @@ TOPIC_KEYS = {
     "pos_events": "posEvents",
     "transactions": "transactions",
     "refunds": "refunds",
+    "truth": "truth",
 }
-assert set(TOPIC_KEYS) == set(TOPICS)
+assert set(TOPIC_KEYS) == set(OUTPUTS)
 
 
 def merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -46,7 +47,7 @@ def merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-SIMULATORS = ("clock", "foot-traffic", "shelf", "redis-kafka-bridge", "register", "ledger")
+SIMULATORS = ("clock", "foot-traffic", "shelf", "redis-kafka-bridge", "register", "ledger", "truth")
 
 
 def small_requests() -> dict[str, Any]:
@@ -76,8 +77,8 @@ class Release:
 
     @property
     def names(self) -> dict[str, str]:
-        """The Kafka topic of each of storesim's topics, as the release names them."""
-        return {topic: f"{topic}.{self.run}" for topic in TOPICS}
+        """The Kafka topic of each of storesim's topics and of the answer key, as the release names them."""
+        return {topic: f"{topic}.{self.run}" for topic in OUTPUTS}
 
     @property
     def dlq(self) -> str:
@@ -159,15 +160,17 @@ def installed(
 
 
 def assert_stream_is(release: Release, expected: Run, deadline_seconds: float) -> None:
-    """Record for record the embedded run's events on all seven topics, read from outside the cluster
-    through the registry, and no message more (read_committed: an aborted write is no message)."""
-    total = sum(len(expected.records[t]) for t in TOPICS)
-    got = consume(release.stack, [release.names[t] for t in TOPICS], total, deadline_seconds=deadline_seconds)
+    """Record for record the embedded run's events on all seven topics and its answer key (the truth
+    workload's), read from outside the cluster through the registry, and no message more
+    (read_committed: an aborted write is no message)."""
+    total = sum(len(expected.records[t]) for t in OUTPUTS)
+    names = [release.names[t] for t in OUTPUTS]
+    got = consume(release.stack, names, total, deadline_seconds=deadline_seconds)
     logical = {name: topic for topic, name in release.names.items()}
-    have: dict[str, Counter[str]] = {t: Counter() for t in TOPICS}
+    have: dict[str, Counter[str]] = {t: Counter() for t in OUTPUTS}
     for name, _, record in got:
         have[logical[name]][canonical(record)] += 1
-    for topic in TOPICS:
+    for topic in OUTPUTS:
         want = Counter(map(canonical, expected.records[topic]))
         missing, extra = sum((want - have[topic]).values()), sum((have[topic] - want).values())
         assert have[topic] == want, f"{topic}: {missing} missing, {extra} extra"

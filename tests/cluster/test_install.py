@@ -24,7 +24,7 @@ from tests.integration.helpers import message_count
 
 STORES = "1,2"
 CUSTOMERS = "50"
-COMPONENTS = ("clock", "foot-traffic", "shelf", "redis-kafka-bridge", "register", "ledger")
+COMPONENTS = ("clock", "foot-traffic", "shelf", "redis-kafka-bridge", "register", "ledger", "truth")
 
 
 def release_values(stack: dict[str, str]) -> dict[str, Any]:
@@ -84,7 +84,7 @@ def test_the_init_container_copied_the_data_into_a_read_only_volume(release: Rel
         "try:\n    pathlib.Path('/data/written').write_text('x')\n    print('writable')\n"
         "except OSError as error:\n    print(type(error).__name__, error.errno)\n"
     )
-    for workload in (f"deploy/{NAME}-shelf", f"statefulset/{NAME}-pos"):
+    for workload in (f"deploy/{NAME}-shelf", f"statefulset/{NAME}-pos", f"deploy/{NAME}-truth"):
         out = release.cluster.kubectl("-n", release.namespace, "exec", workload, "--", "python", "-c", probe)
         listing, written = out.splitlines()
         assert listing == "all_discounts.parquet store_inventory_final.parquet", workload

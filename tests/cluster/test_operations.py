@@ -27,7 +27,7 @@ from tests.integration.helpers import end_offsets, wait_until
 STORES = "1,2"
 CUSTOMERS = "50"
 # Components whose readiness pings Kafka (the clock needs only Redis, the controller only the API).
-KAFKA_USERS = ("foot-traffic", "shelf", "redis-kafka-bridge", "register", "ledger", "pos")
+KAFKA_USERS = ("foot-traffic", "shelf", "redis-kafka-bridge", "register", "ledger", "pos", "truth")
 
 
 def release_values(stack: dict[str, str]) -> dict[str, Any]:

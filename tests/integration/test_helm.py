@@ -232,6 +232,7 @@ def test_upgrade_changes_replicas_env_and_stores_in_place(
     controller_before = read(admin, namespace, "Deployment", "apps/v1", f"{FULLNAME}-controller")
     assert before["spec"]["replicas"] == 1
     assert "DAILY_CUSTOMERS" not in container_env(before)
+    truth_before = read(admin, namespace, "Deployment", "apps/v1", f"{FULLNAME}-truth")
 
     stores = [{"storeId": "STORE-001", "dailyCustomers": 250}, {"storeId": "STORE-004", "city": "Muscat"}]
     helm(
@@ -273,6 +274,9 @@ def test_upgrade_changes_replicas_env_and_stores_in_place(
         e for e in template_after["spec"]["containers"][0]["env"] if e["name"] != "DAILY_CUSTOMERS"
     ]
     assert template_after == before["spec"]["template"]
+    # The truth follows the world's rules of their owners: the one variable set on foot-traffic reaches it.
+    truth_after = read(admin, namespace, "Deployment", "apps/v1", f"{FULLNAME}-truth")
+    assert container_env(truth_after) == {**container_env(truth_before), "DAILY_CUSTOMERS": "500"}
 
     controller = read(admin, namespace, "Deployment", "apps/v1", f"{FULLNAME}-controller")
     assert controller["spec"]["replicas"] == 1

@@ -22,7 +22,9 @@ CI_VALUES = sorted((CHART / "ci").glob("*.yaml"))
 RELEASE = "demo"
 NAMESPACE = "retail"
 MONITORING_API = "monitoring.coreos.com/v1"
-SIMULATORS = ("clock", "foot-traffic", "shelf", "redis-kafka-bridge", "pos", "register", "ledger")
+SIMULATORS = ("clock", "foot-traffic", "shelf", "redis-kafka-bridge", "pos", "register", "ledger", "truth")
+# The simulators with a dashboard of their own (chart/dashboards/generate.py says why the truth has none).
+DASHBOARDED = tuple(c for c in SIMULATORS if c != "truth")
 INFRASTRUCTURE = ("kafka", "schema-registry", "redis", "postgres")
 # The Store operator's controller (operator.enabled), and where the simulators find its ConfigMap.
 CONTROLLER = "controller"

@@ -39,6 +39,7 @@ COMPONENTS = {
     "pos",
     "register",
     "ledger",
+    "truth",
     "controller",
 }
 COPIED = [f"{DATA_DIR}/{INVENTORY_PARQUET}", f"{DATA_DIR}/{WEEKLY_DISCOUNTS_PARQUET}", "/data/"]

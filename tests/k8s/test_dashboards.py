@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from prometheus_client.metrics import MetricWrapperBase
-from tests.k8s.chart import CHART, SIMULATORS
+from tests.k8s.chart import CHART, DASHBOARDED
 
 from storesim.service import Metrics
 
@@ -62,7 +62,7 @@ def test_the_checked_in_dashboards_are_the_generated_ones() -> None:
 
 
 def test_there_is_an_overview_and_one_dashboard_per_component() -> None:
-    assert set(_dashboards()) == {"overview.json", *(f"{c}.json" for c in SIMULATORS)}
+    assert set(_dashboards()) == {"overview.json", *(f"{c}.json" for c in DASHBOARDED)}
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in DASHBOARDS.glob("*.json")))
@@ -104,7 +104,7 @@ def test_the_overview_has_the_panels_the_issue_asks_for() -> None:
         assert metric in by_title[title], title
 
 
-@pytest.mark.parametrize("component", SIMULATORS)
+@pytest.mark.parametrize("component", DASHBOARDED)
 def test_a_component_dashboard_selects_its_component(component: str) -> None:
     dashboard = _dashboards()[f"{component}.json"]
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}

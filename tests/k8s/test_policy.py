@@ -16,6 +16,7 @@ from tests.k8s.chart import (
     CHART,
     CI_VALUES,
     CONTROLLER,
+    DASHBOARDED,
     INFRASTRUCTURE,
     RELEASE,
     SIMULATORS,
@@ -98,7 +99,7 @@ def test_storesim_containers_run_restricted(values: tuple[Path, ...]) -> None:
                 assert context["readOnlyRootFilesystem"] is True, container["name"]
                 assert container["image"].split(":")[0] in ("storesim", "storesim-data-loader")
                 checked += 1
-    assert checked >= len(SIMULATORS) + 2 + 3  # + two init containers, the Job's three
+    assert checked >= len(SIMULATORS) + 3 + 3  # + three init containers (shelf, pos, truth), the Job's three
 
 
 def test_the_pos_keeps_its_state_on_a_claim_behind_a_headless_service() -> None:
@@ -132,10 +133,11 @@ def test_the_high_replica_values_scale_every_component() -> None:
         "pos": 4,
         "register": 3,
         "ledger": 3,
+        "truth": 2,
     }
 
 
-@pytest.mark.parametrize("component", ["shelf", "pos"])
+@pytest.mark.parametrize("component", ["shelf", "pos", "truth"])
 def test_the_parquet_files_come_from_the_init_container_into_a_read_only_data_mount(component: str) -> None:
     spec = workload(render(), component)["spec"]["template"]["spec"]
     (init,) = spec["initContainers"]
@@ -249,7 +251,7 @@ def test_the_dashboards_are_config_maps_for_the_grafana_sidecar() -> None:
     maps = [
         m for m in of_kind(render(), "ConfigMap") if m["metadata"]["labels"].get("grafana_dashboard") == "1"
     ]
-    assert len(maps) == 1 + len(SIMULATORS)
+    assert len(maps) == 1 + len(DASHBOARDED)
     for config_map in maps:
         (body,) = config_map["data"].values()
         assert json.loads(body)["templating"]["list"][0]["type"] == "datasource"

@@ -1,6 +1,7 @@
 """The chart renders exactly the variables of each component's settings model (src/storesim/settings),
 with the models' defaults, and names every topic alike in every component. The simulators read their
-stores from the Store controller's ConfigMap (STORES_FILE) with the operator, from STORE_IDS without it."""
+stores from the Store controller's ConfigMap (STORES_FILE) with the operator, from STORE_IDS without it.
+The truth follows the world's rules with the values of the components that own them."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from tests.k8s.chart import (
     SIMULATORS,
     STORES_FILE,
     env_of,
+    helm,
     of_kind,
     render,
+    template_args,
     workload,
 )
 
@@ -32,8 +35,12 @@ from storesim.settings import (
     PosSettings,
     PostgresSettings,
     RegisterSettings,
+    ReplicaSettings,
     ShelfSettings,
+    StatefulSettings,
+    TruthSettings,
 )
+from storesim.settings._world import CartRules, RefundRules, ShoppingRules, VisitRules
 from storesim.world import StoreSpec, write_stores_file
 
 MODELS: dict[str, type[ComponentSettings]] = {
@@ -44,10 +51,32 @@ MODELS: dict[str, type[ComponentSettings]] = {
     "pos": PosSettings,
     "register": RegisterSettings,
     "ledger": LedgerSettings,
+    "truth": TruthSettings,
 }
-# Being added to these three models by the state issue; the chart sets them already.
-STATE_VARIABLES = {"STATE_DIR", "REPLICA_ID", "EXACTLY_ONCE"}
-STATEFUL = {"pos", "register", "ledger"}
+# The transactional producers, whose REPLICA_ID is their pod's name, and those of them that keep state too
+# (STATE_DIR, on a volume).
+REPLICAS = {c for c, model in MODELS.items() if issubclass(model, ReplicaSettings)}
+STATEFUL = {c for c, model in MODELS.items() if issubclass(model, StatefulSettings)}
+# The world's rules (settings/_world.py) by the component that owns them; the truth follows them all.
+WORLD_RULES: dict[str, type[ComponentSettings]] = {
+    "foot-traffic": VisitRules,
+    "shelf": ShoppingRules,
+    "pos": CartRules,
+    "ledger": RefundRules,
+}
+# A value other than the default for every rule, each set on its owner.
+EVERY_RULE_CHANGED = {
+    "DEFAULT_DAILY_CUSTOMERS": "900",
+    "BASE_DAILY_CUSTOMERS": "800",
+    "DAILY_CUSTOMERS": "700",
+    "DAILY_VARIATION_PCT": "0.2",
+    "DISABLE_DAILY_VARIATION": "true",
+    "PUTBACK_PROB": "0.3",
+    "FORCE_CHECKOUT_IF_EMPTY": "true",
+    "MAX_SESSION_AGE_SEC": "3600",
+    "REFUND_PROBABILITY": "0.4",
+    "LEDGER_MODE": "standalone",
+}
 # The shelf seed's CSV fallback, which storesim never reads: left at its default. STORES_FILE is rendered
 # only with operator.enabled (see test_without_the_operator_store_ids_picks_the_stores).
 UNRENDERED = {"STORE_CSV_PATH"}
@@ -67,10 +96,34 @@ CONTROLLER_VARIABLES = {
 }
 CASES = [(), *[(path,) for path in CI_VALUES]]
 IDS = ["default", *[path.stem for path in CI_VALUES]]
+# Each rule of EVERY_RULE_CHANGED set on its owner.
+EVERY_RULE_SET = tuple(
+    f"{'pos' if owner == 'pos' else f'components.{owner}'}.env.{name}={EVERY_RULE_CHANGED[name]}"
+    for owner, rules in WORLD_RULES.items()
+    for name in sorted(name.upper() for name in rules.model_fields)
+)
 
 
 def _variables(model: type[ComponentSettings]) -> set[str]:
     return {name.upper() for name in model.model_fields}
+
+
+def _world_variables() -> set[str]:
+    return set().union(*map(_variables, WORLD_RULES.values()))
+
+
+def _values_env(values: dict[str, Any], component: str) -> dict[str, Any]:
+    return dict((values["pos"] if component == "pos" else values["components"][component])["env"])
+
+
+def _in_values(values: dict[str, Any], component: str) -> set[str]:
+    """The variables the component's env in `values` holds; for the truth, the world's rules its owners'
+    hold too, since the chart gives it theirs."""
+    names = set(_values_env(values, component))
+    if component == "truth":
+        for owner, rules in WORLD_RULES.items():
+            names |= set(_values_env(values, owner)) & _variables(rules)
+    return names
 
 
 def _container(objects: list[Any], component: str) -> Any:
@@ -94,7 +147,7 @@ def _load(
     """The model as the container would load it (a pod name and a password for the valueFrom ones, and
     `stores_file` where the pod has the controller's ConfigMap)."""
     with monkeypatch.context() as patch:
-        for name in _variables(model) | STATE_VARIABLES:
+        for name in _variables(model):
             patch.delenv(name, raising=False)
         for name, value in env.items():
             patch.setenv(name, value if isinstance(value, str) else "demo-storesim-pos-0")
@@ -108,18 +161,15 @@ def _load(
 @pytest.mark.parametrize("component", SIMULATORS)
 def test_every_rendered_variable_is_one_the_component_reads(component: str) -> None:
     names = set(env_of(_container(render(), component)))
-    allowed = _variables(MODELS[component]) | (STATE_VARIABLES if component in STATEFUL else set())
-    assert names - allowed == set()
+    assert names - _variables(MODELS[component]) == set()
 
 
 @pytest.mark.parametrize("component", SIMULATORS)
 def test_every_variable_of_the_model_is_set_by_the_chart_or_in_values(component: str) -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    own = values["pos"] if component == "pos" else values["components"][component]
-    offered = set(values["common"]["env"]) | set(own["env"]) | set(env_of(_container(render(), component)))
+    rendered = set(env_of(_container(render(), component)))
+    offered = set(values["common"]["env"]) | _in_values(values, component) | rendered
     assert _variables(MODELS[component]) - UNRENDERED - offered == set()
-    if component in STATEFUL:
-        assert offered >= STATE_VARIABLES
 
 
 @pytest.mark.parametrize("component", SIMULATORS)
@@ -129,14 +179,13 @@ def test_the_values_defaults_are_the_models_defaults(
     """Loading the rendered environment changes nothing but the endpoints, topics and paths the chart
     sets: every variable in values.yaml holds the model's default (the default Stores are STORE_IDS')."""
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    own = values["pos"] if component == "pos" else values["components"][component]
     model = MODELS[component]
     objects = render()
     loaded = _load(
         model, env_of(_container(objects, component)), monkeypatch, _stores_file(objects, tmp_path)
     )
     defaults = model()
-    for name in set(values["common"]["env"]) | set(own["env"]):
+    for name in set(values["common"]["env"]) | _in_values(values, component):
         field = name.lower()
         if field in model.model_fields:
             assert getattr(loaded, field) == getattr(defaults, field), name
@@ -161,6 +210,96 @@ def test_every_component_accepts_its_rendered_settings(
         assert loaded.store_ids == expected, component
     if stores:
         _load(ControllerSettings, env_of(_container(objects, CONTROLLER)), monkeypatch)
+
+
+def test_the_transactional_stages_and_those_keeping_state() -> None:
+    assert sorted(REPLICAS) == ["ledger", "pos", "register", "truth"]
+    assert sorted(STATEFUL) == ["ledger", "pos", "register"]
+
+
+@pytest.mark.parametrize("component", SIMULATORS)
+def test_the_pod_name_is_the_replica_id_of_the_transactional_stages_and_state_has_a_volume(
+    component: str,
+) -> None:
+    """A transactional producer's REPLICA_ID names its transactional.id, which must survive a restart of the
+    replica; STATE_DIR and its volume are for the stages that keep state, not for the truth, whose
+    progress is in Kafka (the store-control group's offsets)."""
+    o = workload(render(), component)
+    spec = o["spec"]["template"]["spec"]
+    env = env_of(spec["containers"][0])
+    assert env.get("REPLICA_ID") == (
+        {"fieldRef": {"fieldPath": "metadata.name"}} if component in REPLICAS else None
+    )
+    mounts = {m["name"]: m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+    volumes = {v["name"] for v in spec["volumes"]} | {
+        c["metadata"]["name"] for c in o["spec"].get("volumeClaimTemplates", [])
+    }
+    if component in STATEFUL:
+        assert "state" in volumes
+        assert mounts["state"] == env["STATE_DIR"]
+    else:
+        assert "STATE_DIR" not in env
+        assert "state" not in volumes | set(mounts)
+
+
+# ---- The world's rules: set on their owners, followed by the truth ----
+
+
+@pytest.mark.parametrize(
+    ("values", "sets"),
+    [*[(case, ()) for case in CASES], ((), EVERY_RULE_SET)],
+    ids=[*IDS, "every-rule-set"],
+)
+def test_the_truth_follows_the_world_rules_of_their_owners(
+    values: tuple[Path, ...], sets: tuple[str, ...], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Its replay is the streamed world only with the owners' rules: the truth's container has each one as
+    the owner's has it (neither has one the owner leaves empty), and both load the same value."""
+    objects = render(values, sets)
+    stores_file = _stores_file(objects, tmp_path)
+    truth_env = env_of(_container(objects, "truth"))
+    truth = _load(TruthSettings, truth_env, monkeypatch, stores_file)
+    for owner, rules in WORLD_RULES.items():
+        assert issubclass(MODELS[owner], rules), owner
+        owner_env = env_of(_container(objects, owner))
+        loaded = _load(MODELS[owner], owner_env, monkeypatch, stores_file)
+        for name in _variables(rules):
+            assert truth_env.get(name) == owner_env.get(name), (owner, name)
+            assert getattr(truth, name.lower()) == getattr(loaded, name.lower()), (owner, name)
+    if sets:
+        assert {name: truth_env.get(name) for name in EVERY_RULE_CHANGED} == EVERY_RULE_CHANGED
+
+
+def test_every_rule_changed_is_every_rule_and_none_is_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What makes the every-rule-set case above catch a rule the chart does not pass on."""
+    assert set(EVERY_RULE_CHANGED) == _world_variables()
+    changed = _load(TruthSettings, EVERY_RULE_CHANGED, monkeypatch)
+    for name in EVERY_RULE_CHANGED:
+        field = name.lower()
+        assert getattr(changed, field) != TruthSettings.model_fields[field].get_default(), name
+
+
+def test_the_ci_values_change_a_rule_of_every_owner() -> None:
+    """So that the truth is compared with its owners where a copy of the defaults would differ."""
+    for owner, rules in WORLD_RULES.items():
+        default = env_of(_container(render(), owner))
+        changed = [
+            path.name
+            for path in CI_VALUES
+            if any(
+                env_of(_container(render((path,)), owner)).get(name) != default.get(name)
+                for name in _variables(rules)
+            )
+        ]
+        assert changed, owner
+
+
+def test_the_truths_values_cannot_set_a_rule() -> None:
+    """values.schema.json takes the world's rules on their owners only: set twice, they could differ."""
+    for name in sorted(_world_variables()):
+        result = helm(*template_args(sets=(f"components.truth.env.{name}={EVERY_RULE_CHANGED[name]}",)))
+        assert result.returncode != 0, name
+        assert f"additional properties '{name}' not allowed" in result.stderr, name
 
 
 # ---- The Store controller and the stores ----
@@ -217,12 +356,11 @@ def test_without_the_operator_store_ids_picks_the_stores(
     component: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    own = values["pos"] if component == "pos" else values["components"][component]
     objects = render(sets=("operator.enabled=false", "common.env.STORE_IDS=4\\,9"))
     env = env_of(_container(objects, component))
     assert "STORES_FILE" not in env
     assert env["STORE_IDS"] == "4,9"
-    offered = set(values["common"]["env"]) | set(own["env"]) | set(env)
+    offered = set(values["common"]["env"]) | _in_values(values, component) | set(env)
     assert _variables(MODELS[component]) - UNRENDERED - offered == {"STORES_FILE"}
     assert _load(MODELS[component], env, monkeypatch).store_ids == (4, 9)
 
@@ -275,6 +413,7 @@ def test_every_component_names_the_topics_alike(monkeypatch: pytest.MonkeyPatch,
         "tx",
         "rf",
     )
+    assert s["truth"].truth_topic == admin.truth_topic == "tr"
     assert {(x.dlq_topic, x.store_control_topic) for x in s.values()} == {("dl", "sc")}
     assert (admin.dlq_topic, admin.store_control_topic) == ("dl", "sc")
     (test_pod,) = of_kind(objects, "Pod")

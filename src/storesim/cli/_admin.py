@@ -46,7 +46,8 @@ def check_topics_command(
     ] = 600.0,
 ) -> None:
     """Wait until every event topic holds events (the chart's `helm test`); exit 1 naming the empty ones.
-    The answer key is not asked for: `simulate` writes it, the streamed services do not yet."""
+    The answer key is not asked for: its first record follows the first simulated hour's end, which at the
+    chart's TIME_SCALE=1 is a wall hour after the start, longer than a `helm test` should wait."""
     from storesim.events import TOPICS
     from storesim.kafka import TopicsError, topic_event_counts, wait_for_events
     from storesim.settings import AdminSettings
