@@ -123,18 +123,18 @@ def assert_same_events(
 
 
 def assert_truth(chain: Chain, got: dict[str, list[dict[str, Any]]], expected: Run) -> None:
+    """The streamed answer key is the embedded run's, once each, and what the chain's topics add up to."""
     want = Counter(map(canonical, expected.records[TRUTH]))
     have = Counter(map(canonical, got[TRUTH]))
-    assert have == want, (
-        f"answer key: {sum((want - have).values())} missing, {sum((have - want).values())} extra"
-    )
-    assert message_count(chain.stack, chain.names[TRUTH]) == len(expected.records[TRUTH]), (
-        "answer key: duplicates"
-    )
+    missing, extra = sum((want - have).values()), sum((have - want).values())
+    assert have == want, f"answer key: {missing} missing, {extra} extra"
+    count = message_count(chain.stack, chain.names[TRUTH])
+    if count != len(expected.records[TRUTH]):
+        every = Counter((r["store_id"], str(r["hour"])) for r in read_truth(chain, count))
+        twice = sorted(key for key, seen in every.items() if seen > 1)
+        raise AssertionError(f"answer key: {count} messages; sent more than once: {twice}")
     start, end = int(datetime.fromisoformat(START).timestamp()), chain.clock_end()
-    assert truth_by_store_hour(got[TRUTH]) == recompute(got, start, end), (
-        "answer key against the chain's topics"
-    )
+    assert truth_by_store_hour(got[TRUTH]) == recompute(got, start, end), "answer key: not the topics' sums"
 
 
 def run_chain(chain: Chain, expected: Run, replicas: dict[str, int] | None = None) -> dict[str, list[Any]]:

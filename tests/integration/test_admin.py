@@ -11,13 +11,13 @@ from decimal import Decimal
 
 import pytest
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource
 from confluent_kafka.cimpl import NewTopic
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from storesim.events import TOPICS, raw_schema
+from storesim.events import TOPICS, TRUTH, raw_schema
 from storesim.kafka import value_schema
 from tests.integration.helpers import STORESIM, admin_env, run, unique_names
 
@@ -41,6 +41,22 @@ def test_topics_are_created_once_with_equal_partition_counts(
     again = run(["topics", "create"], env)
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("exists") == 10
+
+
+def test_the_answer_key_is_kept_without_a_time_limit_and_the_event_topics_as_the_broker_keeps_them(
+    stack: dict[str, str], names: dict[str, str]
+) -> None:
+    """The answer key's records carry their simulated hour as Kafka timestamp: under a time retention,
+    those of a run in the past would be deleted at the broker's next retention check. The services'
+    events carry the time they were sent."""
+    env = admin_env(stack, names, TOPIC_PARTITIONS="1", DLQ_TOPIC=f"dlq.{names['refunds']}")
+    created = run(["topics", "create"], env)
+    assert created.returncode == 0, created.stderr
+    admin = AdminClient({"bootstrap.servers": stack["KAFKA_BROKER"]})
+    wanted = [ConfigResource(ConfigResource.Type.TOPIC, names[t]) for t in (TRUTH, "foot_traffic")]
+    configs = {r.name: c.result(30) for r, c in admin.describe_configs(wanted).items()}
+    assert configs[names[TRUTH]]["retention.ms"].value == "-1"
+    assert configs[names["foot_traffic"]]["retention.ms"].is_default
 
 
 def test_co_partitioning_is_enforced(stack: dict[str, str], names: dict[str, str]) -> None:

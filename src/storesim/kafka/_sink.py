@@ -28,15 +28,13 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from storesim.events import FOOT_TRAFFIC, Record, event_time_field
 from storesim.kafka._registry import register_schemas
 from storesim.kafka._serde import ValueEncoder, json_encoder, registry_encoder
-from storesim.kafka._topics import TopicPlan, create_topics
+from storesim.kafka._topics import UNLIMITED_RETENTION, TopicPlan, create_topics
 
 __all__ = ["TOPIC_CONFIG", "KafkaSink", "SinkError"]
 
 EVENTS_PER_TRANSACTION = 200_000
-# Records stamped with the simulated time are as old as the simulated dates: under the broker's default
-# retention (7 days) a backfill of last month would be deleted at the next retention check, minutes
-# after it was produced. The topics this sink creates keep their records until they are deleted.
-TOPIC_CONFIG = {"retention.ms": "-1"}
+# Every record this sink writes is stamped with simulated time: the topics it creates keep them.
+TOPIC_CONFIG = UNLIMITED_RETENTION
 _POLL_EVERY = 4096
 
 

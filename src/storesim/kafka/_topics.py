@@ -7,15 +7,20 @@ it both), which holds only while the two topics have the same number of partitio
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from storesim.events import FOOT_TRAFFIC, SHELF_EVENTS
+from storesim.events import FOOT_TRAFFIC, SHELF_EVENTS, TRUTH
 
-__all__ = ["TopicPlan", "TopicsError", "create_topics", "plan_topics"]
+__all__ = ["UNLIMITED_RETENTION", "TopicPlan", "TopicsError", "create_topics", "plan_topics"]
+
+# For records stamped with simulated time (a backfill's events, every answer key): under the broker's time
+# retention (7 days by default) a record of last month is deleted at the next retention check, minutes
+# after it landed. The services' event topics carry the time each record was sent and keep the broker's.
+UNLIMITED_RETENTION = {"retention.ms": "-1"}
 
 
 class TopicsError(RuntimeError):
@@ -27,10 +32,15 @@ class TopicPlan:
     name: str
     partitions: int
     replication: int
+    config: dict[str, str] = field(default_factory=dict)  # over create_topics' config
 
 
 def plan_topics(names: dict[str, str], dlq: str, partitions: int, replication: int) -> list[TopicPlan]:
-    plans = [TopicPlan(name, partitions, replication) for name in names.values()]
+    """Every topic, the answer key's stamped with its hour (so kept without a time limit)."""
+    plans = [
+        TopicPlan(name, partitions, replication, UNLIMITED_RETENTION if topic == TRUTH else {})
+        for topic, name in names.items()
+    ]
     return [*plans, TopicPlan(dlq, partitions, replication)]
 
 
@@ -54,7 +64,10 @@ def create_topics(
         futures = admin.create_topics(
             [
                 NewTopic(
-                    p.name, num_partitions=p.partitions, replication_factor=p.replication, config=config or {}
+                    p.name,
+                    num_partitions=p.partitions,
+                    replication_factor=p.replication,
+                    config={**(config or {}), **p.config},
                 )
                 for p in missing
             ],
