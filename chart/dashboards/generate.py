@@ -1,5 +1,5 @@
 """Writes the Grafana dashboards (overview.json and one per component) from the metrics that
-src/storesim/service/_metrics.py defines. Generated rather than hand-edited so that every panel follows
+src/storesim/ops/_metrics.py defines. Generated rather than hand-edited so that every panel follows
 one shape and the test suite can check that the checked-in files are what this script writes:
 
     .venv/bin/python chart/dashboards/generate.py

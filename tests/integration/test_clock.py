@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from storesim.service import CLOCK_KEY, ClockState, RedisClock
+from storesim.streaming import CLOCK_KEY, ClockState, RedisClock
 
 
 def test_readers_see_the_clock_the_writer_set(redis_address: tuple[str, int]) -> None:

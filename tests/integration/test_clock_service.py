@@ -7,7 +7,7 @@ import subprocess
 
 import redis
 
-from storesim.service import CLOCK_KEY, RedisClock
+from storesim.streaming import CLOCK_KEY, RedisClock
 from tests.integration.helpers import STORESIM, base_env, free_port, wait_ready
 
 REDIS_DB = "12"

@@ -27,7 +27,7 @@ from kubernetes import client
 
 from storesim._keys import MAX_STORE
 from storesim.operator import GROUP, PLURAL, VERSION
-from storesim.service import Health, OpsServer
+from storesim.ops import Health, OpsServer
 from storesim.world import StoreSpec, store_code, write_stores_file
 from tests.integration.controller_helpers import (
     MERGE_PATCH,

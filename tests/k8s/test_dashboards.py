@@ -13,7 +13,7 @@ import pytest
 from prometheus_client.metrics import MetricWrapperBase
 from tests.k8s.chart import CHART, DASHBOARDED
 
-from storesim.service import Metrics
+from storesim.ops import Metrics
 
 DASHBOARDS = CHART / "dashboards"
 # What Prometheus and kube-state-metrics add beside storesim's own metrics.

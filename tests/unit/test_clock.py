@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storesim.service import ClockState
+from storesim.streaming import ClockState
 
 START = 1_762_500_000_000  # simulated ms
 ANCHOR = 1_000_000  # wall ms

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from storesim.service import Health, Metrics, OpsServer
+from storesim.ops import Health, Metrics, OpsServer
 
 
 @pytest.fixture

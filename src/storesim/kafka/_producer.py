@@ -19,7 +19,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 
 from storesim.events import Record
 from storesim.kafka._serde import ValueEncoder, json_encoder, registry_encoder
-from storesim.service import Metrics
+from storesim.ops import Metrics
 
 __all__ = ["EventProducer"]
 

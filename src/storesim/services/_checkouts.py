@@ -36,7 +36,6 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from storesim._time import iso_utc
 from storesim.events import POS_TRANSACTIONS, Emitted, Record
 from storesim.kafka._producer import EventProducer
-from storesim.service import RedisClock
 from storesim.services._live_stores import LiveStores
 from storesim.services._runtime import ServiceRuntime
 from storesim.services._wiring import (
@@ -61,6 +60,7 @@ from storesim.streaming import (
     InputError,
     Progress,
     RecordDecoder,
+    RedisClock,
     StateStore,
     StoreOwnership,
     Watermarks,

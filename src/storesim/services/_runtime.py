@@ -11,7 +11,7 @@ from types import FrameType
 
 import structlog
 
-from storesim.service import Health, Metrics, OpsServer
+from storesim.ops import Health, Metrics, OpsServer
 
 __all__ = ["ServiceRuntime"]
 

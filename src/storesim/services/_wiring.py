@@ -14,7 +14,6 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from storesim.kafka._producer import EventProducer
-from storesim.service import ClockState, RedisClock
 from storesim.services._runtime import ServiceRuntime
 from storesim.settings import (
     PosSettings,
@@ -24,7 +23,7 @@ from storesim.settings import (
     StatefulSettings,
     TruthSettings,
 )
-from storesim.streaming import PricingSource, RegistryUnavailableError
+from storesim.streaming import ClockState, PricingSource, RedisClock, RegistryUnavailableError
 
 __all__ = [
     "add_pings",

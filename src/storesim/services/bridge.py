@@ -28,12 +28,11 @@ from confluent_kafka import KafkaException
 from storesim.events import SHELF_EVENTS, Record
 from storesim.events._checks import record_check
 from storesim.kafka._producer import EventProducer
-from storesim.service import RedisClock
 from storesim.services._runtime import ServiceRuntime
 from storesim.services._wiring import add_pings, redis_client
 from storesim.services.shelf import SHELF_STAGE
 from storesim.settings import BridgeSettings
-from storesim.streaming import DeadLetters, InputError, Watermarks
+from storesim.streaming import DeadLetters, InputError, RedisClock, Watermarks
 
 __all__ = ["run_bridge"]
 

@@ -10,10 +10,10 @@ import secrets
 
 import redis
 
-from storesim.service import ClockState, RedisClock
 from storesim.services._runtime import ServiceRuntime
 from storesim.services._wiring import redis_client, redis_ping
 from storesim.settings import ClockSettings
+from storesim.streaming import ClockState, RedisClock
 
 __all__ = ["desired_clock", "run_clock"]
 

@@ -24,12 +24,11 @@ from storesim._time import epoch_day, epoch_day_at, local_day
 from storesim.engines import FootTrafficEngine
 from storesim.events import FOOT_TRAFFIC, FOOT_TRAFFIC_REALISTIC, Emitted
 from storesim.kafka._producer import EventProducer
-from storesim.service import RedisClock
 from storesim.services._live_stores import LiveStores
 from storesim.services._runtime import ServiceRuntime
 from storesim.services._wiring import add_pings, redis_client, run_seed
 from storesim.settings import FootTrafficSettings
-from storesim.streaming import StoreOwnership, StoreSince, Watermarks
+from storesim.streaming import RedisClock, StoreOwnership, StoreSince, Watermarks
 from storesim.world import Store
 
 __all__ = ["FOOT_STAGE", "run_foot_traffic", "store_events"]

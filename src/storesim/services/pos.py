@@ -40,7 +40,6 @@ from storesim._time import day_date, iso_utc
 from storesim.engines import PosEngine, PosInputError
 from storesim.events import FOOT_TRAFFIC, POS_TRANSACTIONS, SHELF_EVENTS, Record
 from storesim.kafka._producer import EventProducer
-from storesim.service import RedisClock
 from storesim.services._runtime import ServiceRuntime
 from storesim.services._wiring import (
     add_pings,
@@ -67,6 +66,7 @@ from storesim.streaming import (
     PricingSource,
     Progress,
     RecordDecoder,
+    RedisClock,
     StateStore,
     Watermarks,
     late_input,

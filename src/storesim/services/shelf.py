@@ -31,7 +31,6 @@ from storesim._time import day_date, local_day
 from storesim.engines import Session, ShelfEngine
 from storesim.events import FOOT_TRAFFIC, SHELF_EVENTS, Emitted
 from storesim.kafka._producer import EventProducer
-from storesim.service import RedisClock
 from storesim.services._live_stores import LiveStores
 from storesim.services._runtime import ServiceRuntime
 from storesim.services._wiring import (
@@ -52,6 +51,7 @@ from storesim.streaming import (
     InputError,
     PricingSource,
     RecordDecoder,
+    RedisClock,
     Watermarks,
 )
 from storesim.world import Store

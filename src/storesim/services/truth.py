@@ -42,18 +42,19 @@ from storesim.engines import ChainRules, StoreChain, Summary
 from storesim.engines.store_chain import ChainRow
 from storesim.events import TRUTH, Emitted
 from storesim.kafka._producer import EventProducer
-from storesim.service import ClockState, RedisClock
 from storesim.services._live_stores import LiveStores
 from storesim.services._runtime import ServiceRuntime
 from storesim.services._wiring import add_pings, open_pricing, redis_client, run_seed, transactional_id
 from storesim.settings import SettingsError, TruthSettings
 from storesim.streaming import (
     Checkpoint,
+    ClockState,
     CommitFailedError,
     DeadLetters,
     FencedError,
     PricingSource,
     Progress,
+    RedisClock,
     StoreOwnership,
     StoreSince,
     Watermarks,

@@ -1,8 +1,9 @@
-"""What the streaming services share: event-time watermarks, the input gate, store ownership and
-since when each store is in the run, group members that survive fatal errors, decoding and input
-checks, dead letters, committed progress and pricing from Postgres."""
+"""What the streaming services share: the simulated clock in Redis, event-time watermarks, the input
+gate, store ownership and since when each store is in the run, group members that survive fatal
+errors, decoding and input checks, dead letters, committed progress and pricing from Postgres."""
 
 from storesim.streaming._checkpoint import Checkpoint, CommitFailedError
+from storesim.streaming._clock import CLOCK_KEY, ClockState, RedisClock
 from storesim.streaming._decode import DecodeError, RecordDecoder, RegistryUnavailableError
 from storesim.streaming._dlq import DeadLetters
 from storesim.streaming._fencing import FencedError
@@ -17,7 +18,9 @@ from storesim.streaming._state import Snapshot, StateStore
 from storesim.streaming._watermarks import Watermarks
 
 __all__ = [
+    "CLOCK_KEY",
     "Checkpoint",
+    "ClockState",
     "CommitFailedError",
     "Customers",
     "DeadLetters",
@@ -29,6 +32,7 @@ __all__ = [
     "PricingSource",
     "Progress",
     "RecordDecoder",
+    "RedisClock",
     "RegistryUnavailableError",
     "Snapshot",
     "StateStore",

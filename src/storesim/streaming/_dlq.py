@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from confluent_kafka import KafkaError, KafkaException, Message
 
 from storesim.kafka._producer import EventProducer
-from storesim.service import Metrics
+from storesim.ops import Metrics
 
 __all__ = ["DeadLetters"]
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-from storesim.service import Metrics
+from storesim.ops import Metrics
 
 __all__ = ["EventTimeGate"]
 
