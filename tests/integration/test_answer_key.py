@@ -1,19 +1,27 @@
-"""The streamed answer key where no embedded run can say what it should be: a store declared while the
-chain runs. The answer key must then be what the chain's own topics add up to, hour by hour, for every
-store — the late one's hours before it joined as zeros."""
+"""The streamed answer key where no embedded run can say what it should be — a store declared while the
+chain runs: the answer key must then be what the chain's own topics add up to, hour by hour, for every
+store, the late one's hours before it joined as zeros — and under scenarios, where the streamed run and
+its answer key are the embedded run's."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
 from storesim.events import FOOT_TRAFFIC, TOPICS, TRUTH
-from storesim.world import StoreSpec, write_stores_file
+from storesim.world import (
+    ScenarioBook,
+    StoreSpec,
+    parse_scenarios_file,
+    write_scenarios_file,
+    write_stores_file,
+)
 from tests.answer_key import recompute, truth_by_store_hour
-from tests.conftest import epoch_seconds
+from tests.conftest import epoch_seconds, simulate
 from tests.integration.chain import Chain
 from tests.integration.helpers import consume, end_offsets, message_count, wait_until
-from tests.integration.runs import START, backfill, read_truth
+from tests.integration.runs import SEED, START, assert_same_events, backfill, read_truth, run_chain
 
 # One simulated day in 24 wall seconds: the store comes while the first one's day goes on.
 PACED = {"CLOCK_MODE": "paced", "TIME_SCALE": "3600", "BASE_DAILY_CUSTOMERS": "80"}
@@ -55,3 +63,48 @@ def test_a_store_declared_mid_run_has_the_answer_key_its_topics_add_up_to(
     assert message_count(stack, chain.names[TRUTH]) == 2 * 24, "answer key: duplicates"
     # Its hours before it joined are there, as zeros.
     assert key["STORE-004", start]["visits_started"] == 0
+
+
+SCENARIOS = {
+    "scenarios": [
+        {
+            "name": "lunch-closure",
+            "stores": ["STORE-001"],
+            "daily": {"from": "12:00", "to": "14:00"},
+            "effects": {"traffic": {"closed": True}},
+        },
+        {
+            "name": "evening-rush",
+            "daily": {"from": "17:00", "to": "19:00"},
+            "effects": {"traffic": {"multiplier": 3}},
+        },
+    ]
+}
+
+
+def test_a_streamed_run_with_scenarios_is_the_embedded_run_with_them(
+    stack: dict[str, str], dataset: Path, tmp_path: Path
+) -> None:
+    """SCENARIO_FILE for the services, --scenario for simulate: the same events byte for byte, and the
+    same answer key, which names the scenarios in the hours they act."""
+    path = tmp_path / "scenarios.json"
+    path.write_text(
+        write_scenarios_file(ScenarioBook(parse_scenarios_file(json.dumps(SCENARIOS), "s")).scenarios)
+    )
+    args = (
+        "--store-ids",
+        "1,2",
+        "--start",
+        START[:10],
+        "--days",
+        "1",
+        "--seed",
+        SEED,
+        "--scenario",
+        str(path),
+    )
+    expected = simulate(tmp_path / "embedded", *args, env={"BASE_DAILY_CUSTOMERS": "50"})
+    named = {name for r in expected.records[TRUTH] for name in r["scenarios"]}
+    assert named == {"lunch-closure", "evening-rush"}
+    chain = Chain(stack, tmp_path, dataset, {**backfill("1,2"), "SCENARIO_FILE": str(path)})
+    assert_same_events(chain, run_chain(chain, expected), expected)

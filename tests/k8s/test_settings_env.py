@@ -77,9 +77,11 @@ EVERY_RULE_CHANGED = {
     "REFUND_PROBABILITY": "0.4",
     "LEDGER_MODE": "standalone",
 }
-# The shelf seed's CSV fallback, which storesim never reads: left at its default. STORES_FILE is rendered
-# only with operator.enabled (see test_without_the_operator_store_ids_picks_the_stores).
-UNRENDERED = {"STORE_CSV_PATH"}
+# The shelf seed's CSV fallback, which storesim never reads: left at its default. SCENARIO_FILE: the
+# chart does not deploy scenarios yet (they will come as Scenario resources, like the Stores).
+# STORES_FILE is rendered only with operator.enabled
+# (see test_without_the_operator_store_ids_picks_the_stores).
+UNRENDERED = {"STORE_CSV_PATH", "SCENARIO_FILE"}
 # The controller runs in-cluster (no KUBECONFIG) and writes the ConfigMap, not a file (no STORES_FILE).
 CONTROLLER_UNRENDERED = {"KUBECONFIG", "STORES_FILE"}
 # What the controller is given: its contract with the chart.

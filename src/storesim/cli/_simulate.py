@@ -15,7 +15,7 @@ import typer
 from storesim.cli._errors import UsageError
 
 if TYPE_CHECKING:
-    from storesim.world import StoreCatalogue
+    from storesim.world import ScenarioBook, StoreCatalogue
 
 __all__ = ["simulate_command"]
 
@@ -43,6 +43,15 @@ def _store_numbers(stores: int | None, store_ids: str | None) -> tuple[int, ...]
     if len(set(numbers)) != len(numbers):
         raise UsageError(f"--store-ids: a store is listed twice in {store_ids!r}")
     return tuple(sorted(numbers))
+
+
+def _scenarios(from_env: Path | None, files: list[Path]) -> ScenarioBook:
+    from storesim.world import ScenariosFileError, read_scenarios_files
+
+    try:
+        return read_scenarios_files([*([from_env] if from_env else []), *files])
+    except ScenariosFileError as exc:
+        raise UsageError(f"--scenario: {exc}") from None
 
 
 def _store_catalogue(stores: int | None, store_ids: str | None, stores_file: Path | None) -> StoreCatalogue:
@@ -173,6 +182,14 @@ def simulate_command(
             show_default=False,
         ),
     ] = None,
+    scenario: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--scenario",
+            help="A scenarios file (repeatable), after SCENARIO_FILE's: see README, Scenarios.",
+            show_default=False,
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no summary.")] = False,
 ) -> None:
     """Run the whole chain for some stores and days in one process, as fast as it goes, into files or
@@ -196,6 +213,7 @@ def simulate_command(
     foot = FootTrafficSettings.from_env()
     plan_seed = seed if seed is not None else foot.seed if foot.seed is not None else secrets.randbelow(2**31)
     plan = SimulationPlan(
+        scenarios=_scenarios(foot.scenario_file, scenario or []),
         stores=tuple(catalogue.values()),
         start=first_day,
         days=day_count,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from storesim._time import epoch_day
@@ -25,7 +25,7 @@ from storesim.settings import (
     SettingsError,
     ShelfSettings,
 )
-from storesim.world import Store
+from storesim.world import ScenarioBook, Store
 
 __all__ = ["SimulationPlan"]
 
@@ -41,6 +41,7 @@ class SimulationPlan:
     pos: PosSettings
     register: RegisterSettings
     ledger: LedgerSettings
+    scenarios: ScenarioBook = field(default_factory=ScenarioBook)
 
     @property
     def dates(self) -> list[date]:
@@ -68,6 +69,7 @@ class SimulationPlan:
             end=end,
             first=self.start,
             last=self.start + timedelta(days=self.days),
+            scenarios=self.scenarios,
         )
 
     def topic_names(self) -> dict[str, str]:

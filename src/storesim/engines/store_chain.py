@@ -18,7 +18,7 @@ import heapq
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from storesim._time import epoch_day, local_day
 from storesim.engines.foot_traffic import FootTrafficEngine, Session
@@ -28,7 +28,7 @@ from storesim.engines.register import RegisterEngine
 from storesim.engines.shelf import ShelfEngine
 from storesim.engines.truth import TruthEngine
 from storesim.events._topics import FOOT_TRAFFIC, SHELF_EVENTS, Emitted, Record
-from storesim.world import Catalogue, DayPricing, Store, TrafficVolume
+from storesim.world import Catalogue, DayPricing, ScenarioBook, Store, TrafficVolume
 
 __all__ = ["ChainRow", "ChainRules", "StoreChain", "Summary"]
 
@@ -52,6 +52,7 @@ class ChainRules:
     end: int
     first: date  # the first local day simulated
     last: date | None  # the day after the last one; None: open-ended
+    scenarios: ScenarioBook = field(default_factory=ScenarioBook)
 
     def dates(self) -> Iterator[date]:
         day = self.first
@@ -92,7 +93,7 @@ class StoreChain:
         self.store = store
         self.summary = summary
         self.pricing = pricing
-        self.foot = FootTrafficEngine(rules.seed, rules.volume)
+        self.foot = FootTrafficEngine(rules.seed, rules.volume, rules.scenarios)
         self.shelf = ShelfEngine(rules.seed, rules.putback_prob)
         self.pos = PosEngine(
             catalogue,
@@ -106,10 +107,18 @@ class StoreChain:
             if rules.ledger
             else None
         )
-        self.truth = TruthEngine(store.store_id, rules.start, rules.end, since=since)
+        active = self._scenarios_at if rules.scenarios else None
+        self.truth = TruthEngine(store.store_id, rules.start, rules.end, since=since, scenarios=active)
         self._since = since
         self._out: list[tuple[int, int, str, str, Record]] = []
         self._seq = 0
+
+    def _scenarios_at(self, start: int, end: int) -> list[str]:
+        """The scenarios acting on the store in [start, end): its local days around that UTC time."""
+        utc_day = datetime.fromtimestamp(start, UTC).date()
+        zone = self.store.timezone
+        days = (local_day(epoch_day(utc_day + timedelta(days=k)), zone) for k in (-1, 0, 1))
+        return self.rules.scenarios.active(self.store.number, days, start, end)
 
     def _emit(self, events: list[Emitted] | tuple[Emitted, ...]) -> None:
         for event in events:

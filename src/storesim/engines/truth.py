@@ -37,10 +37,19 @@ class TruthEngine:
     """One store's UTC hours over the run window [start, end). A window that starts or ends inside an
     hour (a streamed run's SIM_START at 10:30) makes that hour a partial one, still keyed by its start."""
 
-    def __init__(self, store_id: str, start: int, end: int, *, since: int | None = None) -> None:
+    def __init__(
+        self,
+        store_id: str,
+        start: int,
+        end: int,
+        *,
+        since: int | None = None,
+        scenarios: Callable[[int, int], list[str]] | None = None,
+    ) -> None:
         """``since``: a store declared while a streamed run went on has no event at or before it; its
-        earlier hours are zeros."""
+        earlier hours are zeros. ``scenarios(start, end)``: the scenarios acting on the store then."""
         self.store_id = store_id
+        self._scenarios = scenarios
         self.start, self.end = start, end
         self._visits_from = start if since is None else max(start, since + 1)
         self.next_end = start - start % HOUR + HOUR  # the end of the first hour not yet closed
@@ -107,5 +116,6 @@ class TruthEngine:
             "refund_amount": hour.refund_cents / 100,
             "net_revenue": (hour.revenue_cents - hour.refund_cents) / 100,
             "open_carts": open_carts,
+            "scenarios": self._scenarios(start, end) if self._scenarios is not None else [],
         }
         return Emitted(min(end, self.end) - 1, TRUTH, self.store_id, record)

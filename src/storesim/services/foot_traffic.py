@@ -169,7 +169,7 @@ class _FootTraffic:
             return
         if self.engine is None:
             seed = run_seed(self.settings, state)
-            self.engine = FootTrafficEngine(seed, self.settings.volume())
+            self.engine = FootTrafficEngine(seed, self.settings.volume(), self.settings.scenarios)
             self.clock_start = state.start_ms // 1000
             self.log.info("simulating", seed=seed, stores=list(self.stores.numbers))
         if (fatal := self.ownership.poll()) is not None:

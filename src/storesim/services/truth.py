@@ -174,6 +174,7 @@ class _Truth:
             end=end,
             first=datetime.fromtimestamp(start, UTC).date(),
             last=settings.sim_end.date() if settings.sim_end else None,
+            scenarios=settings.scenarios,
         )
 
     def price(self, day: date) -> DayPricing:

@@ -7,14 +7,15 @@ rule is declared once, here, so the two cannot drift apart in name, default or b
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, PrivateAttr, model_validator
 
 from storesim.settings._base import ComponentSettings
-from storesim.world import TrafficVolume
+from storesim.world import ScenarioBook, ScenariosFileError, TrafficVolume, read_scenarios_files
 
-__all__ = ["CartRules", "RefundRules", "ShoppingRules", "VisitRules"]
+__all__ = ["CartRules", "RefundRules", "ScenarioRules", "ShoppingRules", "VisitRules"]
 
 
 class VisitRules(ComponentSettings):
@@ -54,3 +55,24 @@ class RefundRules(ComponentSettings):
 
     refund_probability: float = Field(0.1, ge=0, le=1)
     ledger_mode: Literal["coherent", "standalone"] = "coherent"
+
+
+class ScenarioRules(ComponentSettings):
+    """The scenarios acting on the world (world/_scenarios.py), from SCENARIO_FILE: read at start-up, so
+    that a bad file stops the service with one line naming it."""
+
+    scenario_file: Path | None = None
+    _scenarios: ScenarioBook = PrivateAttr(default_factory=ScenarioBook)
+
+    @model_validator(mode="after")
+    def _read_scenarios(self) -> Self:
+        if self.scenario_file is not None:
+            try:
+                self._scenarios = read_scenarios_files([self.scenario_file])
+            except ScenariosFileError as exc:
+                raise ValueError(f"SCENARIO_FILE: {exc}") from None
+        return self
+
+    @property
+    def scenarios(self) -> ScenarioBook:
+        return self._scenarios

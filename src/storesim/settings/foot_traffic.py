@@ -5,12 +5,12 @@ from __future__ import annotations
 from pydantic import Field
 
 from storesim.settings._service import ServiceSettings
-from storesim.settings._world import VisitRules
+from storesim.settings._world import ScenarioRules, VisitRules
 
 __all__ = ["FootTrafficSettings"]
 
 
-class FootTrafficSettings(ServiceSettings, VisitRules):
+class FootTrafficSettings(ServiceSettings, VisitRules, ScenarioRules):
     kafka_broker: str = "kafka:9092"
     kafka_topic: str = Field("foot_traffic", min_length=1)
     kafka_topic_realistic: str = Field("foot_traffic_realistic", min_length=1)

@@ -15,13 +15,20 @@ from storesim.settings._names import TRUTH_TOPIC
 from storesim.settings._postgres import PostgresSettings
 from storesim.settings._service import ServiceSettings
 from storesim.settings._stateful import ReplicaSettings
-from storesim.settings._world import CartRules, RefundRules, ShoppingRules, VisitRules
+from storesim.settings._world import CartRules, RefundRules, ScenarioRules, ShoppingRules, VisitRules
 
 __all__ = ["TruthSettings"]
 
 
 class TruthSettings(
-    ServiceSettings, PostgresSettings, ReplicaSettings, VisitRules, ShoppingRules, CartRules, RefundRules
+    ServiceSettings,
+    PostgresSettings,
+    ReplicaSettings,
+    VisitRules,
+    ShoppingRules,
+    CartRules,
+    RefundRules,
+    ScenarioRules,
 ):
     kafka_broker: str = "kafka:9092"
     truth_topic: str = Field(TRUTH_TOPIC, min_length=1)

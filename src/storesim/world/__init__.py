@@ -1,6 +1,15 @@
-"""The store world: stores, their traffic, staff, assortment and prices."""
+"""The store world: stores, their traffic, staff, assortment and prices, and the scenarios acting on them."""
 
 from storesim.world._catalogue import Catalogue, DayPricing, Discounts, Item, line_total_cents
+from storesim.world._scenarios import (
+    ScenarioBook,
+    ScenariosFileError,
+    ScenarioSpec,
+    TrafficWindow,
+    parse_scenarios_file,
+    read_scenarios_files,
+    write_scenarios_file,
+)
 from storesim.world._staff import REGISTER_DAY_AFTER_CLOSE, Shift, employee_id, shifts, terminal_id
 from storesim.world._store_specs import (
     STORE_ID_PATTERN,
@@ -41,6 +50,9 @@ __all__ = [
     "Discounts",
     "Item",
     "OpeningHours",
+    "ScenarioBook",
+    "ScenarioSpec",
+    "ScenariosFileError",
     "Shift",
     "SlotPicker",
     "Store",
@@ -49,11 +61,14 @@ __all__ = [
     "StoresFileError",
     "TimeSlot",
     "TrafficVolume",
+    "TrafficWindow",
     "daily_customers",
     "employee_id",
     "expected_customers",
     "line_total_cents",
+    "parse_scenarios_file",
     "parse_stores_file",
+    "read_scenarios_files",
     "read_stores_file",
     "shifts",
     "slot_weights",
@@ -63,5 +78,6 @@ __all__ = [
     "terminal_id",
     "timezones",
     "trip_minutes",
+    "write_scenarios_file",
     "write_stores_file",
 ]

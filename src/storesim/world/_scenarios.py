@@ -1,0 +1,238 @@
+"""Scenarios as declared: time-windowed effects on some stores (or all), in the file form that
+`storesim simulate --scenario FILE` and SCENARIO_FILE read.
+
+A scenario names its stores, a window in simulated time — an absolute one (start, end: ISO instants, UTC
+when naive) or a daily one in each store's local time (from, to: HH:MM) — and its effects. The model is
+strict like StoreSpec's, so that the Scenario resource generated from it later accepts exactly what the
+simulators run.
+
+Effects so far: ``traffic`` (a multiplier of the arrivals in the window, or ``closed``: none). The others
+the design names (promotions, outages, duplicates, sensor faults, shrink) are refused by name until they
+exist, rather than silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from storesim._time import LocalDay
+from storesim.world._store_specs import STORE_ID_PATTERN, _Spec
+
+__all__ = [
+    "ScenarioBook",
+    "ScenarioSpec",
+    "ScenariosFileError",
+    "TrafficEffect",
+    "TrafficWindow",
+    "parse_scenarios_file",
+    "read_scenarios_files",
+    "write_scenarios_file",
+]
+
+_CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$"
+_NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"  # a Kubernetes object name (DNS label)
+
+
+class ScenariosFileError(ValueError):
+    """A scenarios file that cannot be read or is not valid: one line naming the file and the problem."""
+
+
+def _instant(text: str) -> int:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return int(value.timestamp())
+
+
+def _clock_seconds(text: str) -> int:
+    hours, minutes = text.split(":")
+    return int(hours) * 3600 + int(minutes) * 60
+
+
+class AbsoluteWindow(_Spec):
+    """From ``start`` to ``end`` (exclusive), ISO 8601 instants; naive ones are UTC."""
+
+    start: str = Field(description="First instant, ISO 8601 (naive: UTC).")
+    end: str = Field(description="Instant after the last one, ISO 8601 (naive: UTC).")
+
+    @field_validator("start", "end")
+    @classmethod
+    def _iso(cls, value: str) -> str:
+        try:
+            _instant(value)
+        except ValueError:
+            raise ValueError(f"not an ISO 8601 instant: {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if _instant(self.end) <= _instant(self.start):
+            raise ValueError("window.end must be after window.start")
+        return self
+
+
+class DailyWindow(_Spec):
+    """Every day from ``from`` to ``to`` (exclusive), in each store's local time."""
+
+    from_: str = Field(alias="from", pattern=_CLOCK, description="Local start, HH:MM.")
+    to: str = Field(pattern=_CLOCK, description="Local end, HH:MM (24:00: midnight).")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if _clock_seconds(self.to) <= _clock_seconds(self.from_):
+            raise ValueError("daily.to must be after daily.from")
+        return self
+
+
+class TrafficEffect(_Spec):
+    """Arrivals in the window times ``multiplier`` (Black Friday: 5), or none at all (``closed``); visits
+    under way when a closure begins go on to their checkout and exit."""
+
+    multiplier: Annotated[float, Field(ge=0, le=100)] | None = Field(
+        None, description="Scales the arrivals in the window (0.5 halves them, 5 is five times as many)."
+    )
+    closed: bool | None = Field(None, description="No arrivals in the window.")
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        if (self.multiplier is None) == (not self.closed):
+            raise ValueError("traffic takes either multiplier or closed: true")
+        return self
+
+    @property
+    def factor(self) -> float:
+        return 0.0 if self.closed else float(self.multiplier or 0.0)
+
+
+class Effects(_Spec):
+    traffic: TrafficEffect | None = Field(None, description="More, fewer or no arrivals.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known(cls, value: object) -> object:
+        later = {"promotion", "registerOutage", "uplinkOutage", "duplicates", "sensorFaults", "shrink"}
+        if isinstance(value, dict) and (planned := sorted(later & set(value))):
+            raise ValueError(f"effect {planned[0]} is not implemented yet (implemented: traffic)")
+        return value
+
+
+class ScenarioSpec(_Spec):
+    """One scenario: which stores, when, and what happens."""
+
+    name: str = Field(pattern=_NAME, description="The scenario's name, as the answer key lists it.")
+    stores: list[Annotated[str, Field(pattern=STORE_ID_PATTERN)]] | None = Field(
+        None, description="The stores it applies to (STORE-003); left out: every store."
+    )
+    window: AbsoluteWindow | None = Field(None, description="An absolute window.")
+    daily: DailyWindow | None = Field(None, description="A daily window in each store's local time.")
+    effects: Effects
+
+    @model_validator(mode="after")
+    def _shape(self) -> Self:
+        if (self.window is None) == (self.daily is None):
+            raise ValueError("a scenario takes either window or daily")
+        if self.effects.traffic is None:
+            raise ValueError("a scenario needs at least one effect")
+        return self
+
+    def applies_to(self, number: int) -> bool:
+        return self.stores is None or any(int(s.removeprefix("STORE-")) == number for s in self.stores)
+
+    def interval(self, day: LocalDay) -> tuple[int, int] | None:
+        """The window's part in a store's local day, [start, end) in UTC seconds; None if it has none."""
+        day_end = day.start + 86400
+        if self.window is not None:
+            start, end = _instant(self.window.start), _instant(self.window.end)
+        else:
+            assert self.daily is not None
+            start, end = day.at(_clock_seconds(self.daily.from_)), day.at(_clock_seconds(self.daily.to))
+        start, end = max(start, day.start), min(end, day_end)
+        return (start, end) if start < end else None
+
+
+class _ScenariosFile(_Spec):
+    scenarios: list[ScenarioSpec]
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficWindow:
+    """A traffic effect's part in one store-day."""
+
+    scenario: str
+    start: int
+    end: int
+    factor: float
+
+
+class ScenarioBook:
+    """The run's scenarios, as the engines ask about them: by store and day, or by instant."""
+
+    def __init__(self, scenarios: Iterable[ScenarioSpec] = ()) -> None:
+        self.scenarios = tuple(scenarios)
+        names = [s.name for s in self.scenarios]
+        if len(set(names)) != len(names):
+            duplicate = next(n for n in names if names.count(n) > 1)
+            raise ScenariosFileError(f"scenario {duplicate!r} is declared twice")
+
+    def __bool__(self) -> bool:
+        return bool(self.scenarios)
+
+    def traffic(self, number: int, day: LocalDay) -> list[TrafficWindow]:
+        """The traffic effects on store ``number``'s local day, in declaration order."""
+        out = []
+        for scenario in self.scenarios:
+            effect = scenario.effects.traffic
+            if effect is None or not scenario.applies_to(number):
+                continue
+            interval = scenario.interval(day)
+            if interval is not None:
+                out.append(TrafficWindow(scenario.name, *interval, effect.factor))
+        return out
+
+    def active(self, number: int, days: Iterator[LocalDay], start: int, end: int) -> list[str]:
+        """The names of the scenarios acting on store ``number`` at some instant of [start, end), given
+        the store's local days that overlap it."""
+        names: list[str] = []
+        for day in days:
+            for scenario in self.scenarios:
+                if scenario.name in names or not scenario.applies_to(number):
+                    continue
+                interval = scenario.interval(day)
+                if interval is not None and interval[0] < end and start < interval[1]:
+                    names.append(scenario.name)
+        return sorted(names)
+
+
+def parse_scenarios_file(raw: bytes | str, path: Path | str) -> list[ScenarioSpec]:
+    try:
+        return _ScenariosFile.model_validate_json(raw).scenarios
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "the file"
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise ScenariosFileError(f"{path}: {where}: {message}") from None
+
+
+def read_scenarios_files(paths: Iterable[Path]) -> ScenarioBook:
+    """Every file's scenarios, in order; names must be distinct across them."""
+    specs: list[ScenarioSpec] = []
+    for path in paths:
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ScenariosFileError(f"{path}: {exc.strerror or exc}") from None
+        specs += parse_scenarios_file(raw, path)
+    return ScenarioBook(specs)
+
+
+def write_scenarios_file(specs: Iterable[ScenarioSpec]) -> str:
+    """The file form of ``specs``, unset fields left out."""
+    body = {"scenarios": [s.model_dump(by_alias=True, exclude_none=True) for s in specs]}
+    return json.dumps(body, indent=2, sort_keys=True) + "\n"
