@@ -3,6 +3,7 @@ the same command, different for anything that changes the events or where they g
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -16,9 +17,16 @@ from storesim.settings import (
     RegisterSettings,
     ShelfSettings,
 )
-from storesim.world import stores
+from storesim.world import ScenarioBook, parse_scenarios_file, stores
 
 NAMES = {topic: topic for topic in TOPICS}
+CLOSED = ScenarioBook(
+    parse_scenarios_file(
+        '{"scenarios": [{"name": "c", "daily": {"from": "10:00", "to": "11:00"},'
+        ' "effects": {"traffic": {"closed": true}}}]}',
+        "s.json",
+    )
+)
 
 
 def plan(seed: int = 1, days: int = 1, customers: int = 50) -> SimulationPlan:
@@ -47,9 +55,10 @@ def test_the_seed_the_dates_a_setting_the_format_and_the_topics_change_it() -> N
         run_fingerprint(plan(days=2), None, "avro", NAMES),
         run_fingerprint(plan(), None, "json", NAMES),
         run_fingerprint(plan(), None, "avro", {**NAMES, "refunds": "refunds.b"}),
+        run_fingerprint(replace(plan(), scenarios=CLOSED), None, "avro", NAMES),
     }
     assert base not in others
-    assert len(others) == 5
+    assert len(others) == 6
 
 
 def test_the_data_files_contents_change_it(tmp_path: Path) -> None:

@@ -184,6 +184,10 @@ class ScenarioBook:
     def __bool__(self) -> bool:
         return bool(self.scenarios)
 
+    def __repr__(self) -> str:
+        """The scenarios themselves: a `simulate --kafka` run's fingerprint is taken over its plan's repr."""
+        return f"ScenarioBook({list(self.scenarios)!r})"
+
     def traffic(self, number: int, day: LocalDay) -> list[TrafficWindow]:
         """The traffic effects on store ``number``'s local day, in declaration order."""
         out = []
