@@ -126,7 +126,9 @@ def workloads(release: Release) -> dict[str, tuple[int, frozenset[str]]]:
 def test_helm_upgrade_of_one_components_env_rolls_that_deployment_only(release: Release) -> None:
     before = workloads(release)
     args = ["upgrade", NAME, str(REPO / "chart"), "--namespace", release.namespace, "--reuse-values"]
-    args += ["--set-string", "components.ledger.env.REFUND_PROBABILITY=0.2"]
+    # A variable of the ledger's own: a world rule it owns (REFUND_PROBABILITY) would roll the answer
+    # key's Deployment too, which follows it (tests/k8s/test_settings_env.py).
+    args += ["--set-string", "components.ledger.env.PRODUCER_SLEEP_SECONDS=2.0"]
     done = release.cluster.helm(*args, "--wait", "--wait-for-jobs", "--timeout", "10m")
     assert done.returncode == 0, done.stderr
     ledger = f"{NAME}-ledger"
@@ -140,7 +142,7 @@ def test_helm_upgrade_of_one_components_env_rolls_that_deployment_only(release: 
     assert {n: v for n, v in after.items() if n != ledger} == {n: v for n, v in before.items() if n != ledger}
     env = release.cluster.get("deploy", ledger, "-n", release.namespace)["spec"]["template"]["spec"]
     values = {e["name"]: e.get("value") for e in env["containers"][0]["env"]}
-    assert values["REFUND_PROBABILITY"] == "0.2"
+    assert values["PRODUCER_SLEEP_SECONDS"] == "2.0"
     jobs = [j["metadata"]["name"] for j in release.cluster.get("jobs", "-n", release.namespace)["items"]]
     assert len(jobs) == 1, jobs  # revision 2's setup Job; helm deleted revision 1's
     assert f"{NAME}-setup-2-" in jobs[0], jobs
