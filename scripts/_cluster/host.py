@@ -47,10 +47,9 @@ def _sysctl(name: str) -> str:
 
 
 def _cgroup_hierarchies() -> list[Path]:
-    """The cgroup v1 hierarchies (cpu, memory, ...), each a directory under /sys/fs/cgroup (not symlinks)."""
-    return sorted(
-        p for p in CGROUP_ROOT.iterdir() if p.is_dir() and not p.is_symlink() and p.name != "unified"
-    )
+    """The cgroup hierarchies, each a directory under /sys/fs/cgroup (not symlinks): the v1 ones (cpu,
+    memory, ...) and the cgroup2 one at unified/, where the kubelet makes its kubepods too."""
+    return sorted(p for p in CGROUP_ROOT.iterdir() if p.is_dir() and not p.is_symlink())
 
 
 def outside_interfaces() -> list[str]:

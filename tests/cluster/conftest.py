@@ -52,9 +52,8 @@ def machine() -> dict[str, object]:
     def out(*argv: str) -> str:
         return subprocess.run(list(argv), capture_output=True, text=True, check=False).stdout
 
-    rules = [
-        line for line in (out("iptables-save") + out("ip6tables-save")).splitlines() if line[:1] not in "#:"
-    ]
+    # Rules only: a table's header and COMMIT appear once anything loaded the table, and stay.
+    rules = [line for line in (out("iptables-save") + out("ip6tables-save")).splitlines() if line[:1] == "-"]
     links = [line.split(":")[1].strip().split("@")[0] for line in out("ip", "-o", "link").splitlines()]
     sysctls = ("net/ipv4/ip_forward", "vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops")
     return {
