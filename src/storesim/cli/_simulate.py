@@ -45,11 +45,12 @@ def _store_numbers(stores: int | None, store_ids: str | None) -> tuple[int, ...]
     return tuple(sorted(numbers))
 
 
-def _scenarios(from_env: Path | None, files: list[Path]) -> ScenarioBook:
-    from storesim.world import ScenariosFileError, read_scenarios_files
+def _scenarios(from_env: ScenarioBook, files: list[Path]) -> ScenarioBook:
+    """SCENARIO_FILE's scenarios (read by the settings) and then the --scenario files'."""
+    from storesim.world import ScenarioBook, ScenariosFileError, read_scenarios_files
 
     try:
-        return read_scenarios_files([*([from_env] if from_env else []), *files])
+        return ScenarioBook([*from_env.scenarios, *read_scenarios_files(files).scenarios])
     except ScenariosFileError as exc:
         raise UsageError(f"--scenario: {exc}") from None
 
@@ -213,7 +214,7 @@ def simulate_command(
     foot = FootTrafficSettings.from_env()
     plan_seed = seed if seed is not None else foot.seed if foot.seed is not None else secrets.randbelow(2**31)
     plan = SimulationPlan(
-        scenarios=_scenarios(foot.scenario_file, scenario or []),
+        scenarios=_scenarios(foot.scenarios, scenario or []),
         stores=tuple(catalogue.values()),
         start=first_day,
         days=day_count,
