@@ -38,9 +38,14 @@ def canonical(record: dict[str, Any]) -> str:
 
 
 def embedded(
-    out: Path, stores: str | Path, customers: str = CUSTOMERS["BASE_DAILY_CUSTOMERS"], seed: str = SEED
+    out: Path,
+    stores: str | Path,
+    customers: str = CUSTOMERS["BASE_DAILY_CUSTOMERS"],
+    seed: str = SEED,
+    *more: str,
 ) -> Run:
-    """The embedded run of STORE_IDS ``stores``, or of the stores file at ``stores``."""
+    """The embedded run of STORE_IDS ``stores``, or of the stores file at ``stores`` (``more``: further
+    options of `storesim simulate`)."""
     return simulate(
         out,
         "--stores-file" if isinstance(stores, Path) else "--store-ids",
@@ -51,6 +56,7 @@ def embedded(
         "1",
         "--seed",
         seed,
+        *more,
         env={"BASE_DAILY_CUSTOMERS": customers},
     )
 

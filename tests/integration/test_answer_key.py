@@ -18,10 +18,18 @@ from storesim.world import (
     write_stores_file,
 )
 from tests.answer_key import recompute, truth_by_store_hour
-from tests.conftest import epoch_seconds, simulate
+from tests.conftest import epoch_seconds
 from tests.integration.chain import Chain
 from tests.integration.helpers import consume, end_offsets, message_count, wait_until
-from tests.integration.runs import SEED, START, assert_same_events, backfill, read_truth, run_chain
+from tests.integration.runs import (
+    SEED,
+    START,
+    assert_same_events,
+    backfill,
+    embedded,
+    read_truth,
+    run_chain,
+)
 
 # One simulated day in 24 wall seconds: the store comes while the first one's day goes on.
 PACED = {"CLOCK_MODE": "paced", "TIME_SCALE": "3600", "BASE_DAILY_CUSTOMERS": "80"}
@@ -91,19 +99,7 @@ def test_a_streamed_run_with_scenarios_is_the_embedded_run_with_them(
     path.write_text(
         write_scenarios_file(ScenarioBook(parse_scenarios_file(json.dumps(SCENARIOS), "s")).scenarios)
     )
-    args = (
-        "--store-ids",
-        "1,2",
-        "--start",
-        START[:10],
-        "--days",
-        "1",
-        "--seed",
-        SEED,
-        "--scenario",
-        str(path),
-    )
-    expected = simulate(tmp_path / "embedded", *args, env={"BASE_DAILY_CUSTOMERS": "50"})
+    expected = embedded(tmp_path / "embedded", "1,2", "50", SEED, "--scenario", str(path))
     named = {name for r in expected.records[TRUTH] for name in r["scenarios"]}
     assert named == {"lunch-closure", "evening-rush"}
     chain = Chain(stack, tmp_path, dataset, {**backfill("1,2"), "SCENARIO_FILE": str(path)})
