@@ -22,7 +22,7 @@ from typing import Annotated, Self
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from storesim._time import LocalDay
+from storesim._time import LocalDay, epoch_day_at, local_day
 from storesim.world._store_specs import STORE_ID_PATTERN, _Spec
 
 __all__ = [
@@ -205,6 +205,20 @@ class ScenarioBook:
             interval = scenario.interval(day)
             if interval is not None:
                 out.append(TrafficWindow(scenario.name, *interval, effect.factor))
+        return out
+
+    def at(self, number: int, timezone: str, instant: int) -> list[ScenarioSpec]:
+        """The scenarios acting on store ``number`` (in ``timezone``) at ``instant``, in declaration order:
+        what an engine that acts at one instant (a checkout, a shelf action) asks."""
+        if not self.scenarios:
+            return []
+        day = local_day(epoch_day_at(instant, timezone), timezone)
+        out = []
+        for scenario in self.scenarios:
+            if scenario.applies_to(number):
+                interval = scenario.interval(day)
+                if interval is not None and interval[0] <= instant < interval[1]:
+                    out.append(scenario)
         return out
 
     def active(self, number: int, days: Iterator[LocalDay], start: int, end: int) -> list[str]:
