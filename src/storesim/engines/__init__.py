@@ -3,6 +3,7 @@
 They know nothing of Kafka, Redis or files; the embedded runner and the services drive the same code.
 """
 
+from storesim.engines.duplicates import Duplicates
 from storesim.engines.foot_traffic import FootTrafficEngine, Session
 from storesim.engines.ledger import REFUND_REASONS, LedgerEngine
 from storesim.engines.pos import PosEngine, PosInputError
@@ -27,6 +28,7 @@ __all__ = [
     "SEED_PRODUCTS",
     "SEED_STORES",
     "ChainRules",
+    "Duplicates",
     "FootTrafficEngine",
     "LedgerEngine",
     "PosEngine",

@@ -13,12 +13,27 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 
-from storesim._keys import decode_customer_id, derived_uuid
+from storesim._keys import decode_customer_id, derived_uuid, keyed_rng
 from storesim._time import day_date
 from storesim.events._topics import POS_TRANSACTIONS, Emitted
-from storesim.world import Catalogue, DayPricing, line_total_cents, store_code
+from storesim.world import (
+    Catalogue,
+    DayPricing,
+    Effects,
+    ScenarioBook,
+    ShrinkEffect,
+    Store,
+    line_total_cents,
+    store_code,
+)
 
-__all__ = ["PosEngine", "PosInputError"]
+__all__ = ["PosEngine", "PosInputError", "ShrinkSink"]
+
+ShrinkSink = Callable[[int, int, int], None]  # (checkout instant, units stolen, their value in cents)
+
+
+def _shrink(effects: Effects) -> ShrinkEffect | None:
+    return effects.shrink
 
 
 class PosInputError(ValueError):
@@ -52,7 +67,19 @@ class PosEngine:
         *,
         force_checkout_if_empty: bool = False,
         max_session_age: int = 10800,
+        seed: int = 0,
+        scenarios: ScenarioBook = ScenarioBook(),  # noqa: B008 (immutable)
+        stores: Callable[[int], Store] | None = None,
+        on_shrink: ShrinkSink | None = None,
     ) -> None:
+        """``seed``, ``scenarios`` and ``stores`` (a store by number, for its timezone): the shrink effect's
+        draws and windows. ``on_shrink``: told of each checkout's stolen units (for the answer key)."""
+        self._seed = seed
+        self._shrinks = ScenarioBook(s for s in scenarios.scenarios if s.effects.shrink is not None)
+        if self._shrinks and stores is None:
+            raise ValueError("a shrink scenario needs the stores (their timezones)")
+        self._stores = stores
+        self._on_shrink = on_shrink
         self._items = catalogue.by_id
         self._pricing = pricing
         self._force = force_checkout_if_empty
@@ -144,15 +171,45 @@ class PosEngine:
         """The visit days of the open carts: the pricing their checkouts will need."""
         return {day_date(decode_customer_id(customer).day) for customer in self._carts}
 
+    def _steal(self, cart: _Cart, receipt: list[tuple[str, int]], ts: int) -> list[tuple[str, int]]:
+        """The receipt without the units that leave unpaid under a shrink scenario at checkout time. Each
+        unit is a draw of the scenario's own generator for this visit: no other draw moves."""
+        assert self._stores is not None
+        key = decode_customer_id(cart.customer_id)
+        shop = self._stores(key.store)
+        windows = self._shrinks.acting(key.store, shop.timezone, ts, _shrink)
+        if not windows:
+            return receipt
+        pricing = self._pricing(day_date(key.day))
+        paid = dict(receipt)
+        units = cents = 0
+        for window in windows:
+            rng = keyed_rng(self._seed, key.store, key.day, f"shrink/{window.scenario}", key.seq)
+            for item_id, quantity in receipt:
+                stolen = min(paid[item_id], sum(rng.random() < window.effect.share for _ in range(quantity)))
+                if stolen:
+                    paid[item_id] -= stolen
+                    units += stolen
+                    price = self._items[item_id].price_cents
+                    cents += line_total_cents(stolen, price, pricing.discount_pct.get(item_id, 0))
+        if units and self._on_shrink is not None:
+            self._on_shrink(ts, units, cents)
+        return [(item_id, paid[item_id]) for item_id, _ in receipt if paid[item_id]]
+
     def _checkout(self, cart: _Cart, ts: int) -> Emitted | None:
         if not cart.lines and not self._force:
             self.empty_sessions += 1
             return None
+        receipt = cart.receipt()
+        if receipt and self._shrinks:
+            receipt = self._steal(cart, receipt, ts)
+            if not receipt and not self._force:
+                return None  # everything left unpaid: nothing to check out (the answer key has the shrink)
         key = decode_customer_id(cart.customer_id)
         # The discounts in force on the visit's (local) day.
         pricing = self._pricing(day_date(key.day))
         items = []
-        for item_id, quantity in cart.receipt():
+        for item_id, quantity in receipt:
             price = self._items[item_id].price_cents
             pct = pricing.discount_pct.get(item_id, 0)
             items.append(

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+
 from storesim._keys import keyed_rng
+from storesim._time import local_day
 from storesim.engines.foot_traffic import Session
 from storesim.events._topics import SHELF_EVENTS, Emitted
-from storesim.world import DayPricing
+from storesim.world import DayPricing, Effects, EffectWindow, ScenarioBook, SensorFaultsEffect
 
 __all__ = ["MAX_ACTIONS", "MIN_ACTIONS", "ShelfEngine"]
 
@@ -14,15 +18,32 @@ MIN_ACTIONS, MAX_ACTIONS = 3, 30
 FIRST_ACTION_AFTER_ENTRY = 60
 LAST_ACTION_BEFORE_EXIT = 30
 _PICKUP_QUANTITIES = (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3)
+PHANTOM_MAX_DELAY = 10  # a phantom weight_change comes 1..10 s after the action it follows
+FaultSink = Callable[[str, int], None]  # ("missed" | "phantom", instant)
+
+
+def _sensor_faults(effects: Effects) -> SensorFaultsEffect | None:
+    return effects.sensor_faults
 
 
 class ShelfEngine:
     """Each session draws from its own generator keyed by the visit, so the actions of a customer are
     the same whichever replica handles them and in whatever order sessions arrive."""
 
-    def __init__(self, seed: int, putback_prob: float) -> None:
+    def __init__(
+        self,
+        seed: int,
+        putback_prob: float,
+        *,
+        scenarios: ScenarioBook = ScenarioBook(),  # noqa: B008 (immutable)
+        on_fault: FaultSink | None = None,
+    ) -> None:
+        """``on_fault``: told of every missed and phantom weight_change (the answer key counts them)."""
         self.seed = seed
         self.putback_prob = putback_prob
+        self.scenarios = scenarios
+        self._faulty = any(s.effects.sensor_faults is not None for s in scenarios.scenarios)
+        self._on_fault = on_fault
 
     def actions(self, session: Session, pricing: DayPricing) -> list[Emitted]:
         key = session.key
@@ -87,4 +108,56 @@ class ShelfEngine:
                     },
                 )
             )
+        if self._faulty:
+            day = local_day(key.day, session.store.timezone)
+            windows = self.scenarios.windows(key.store, day, _sensor_faults)
+            for window in windows:
+                out = self._faults(session, pricing, out, window)
         return out
+
+    def _faults(
+        self,
+        session: Session,
+        pricing: DayPricing,
+        events: list[Emitted],
+        window: EffectWindow[SensorFaultsEffect],
+    ) -> list[Emitted]:
+        """``events`` as faulty shelves in ``window`` send them. The draws come from the scenario's own
+        generator for this visit, so the actions themselves (and every other visit) are unchanged."""
+        key, effect = session.key, window.effect
+        rng = keyed_rng(self.seed, key.store, key.day, f"sensor-faults/{window.scenario}", key.seq)
+        out: list[Emitted] = []
+        for event in events:
+            if event.ts not in window:
+                out.append(event)
+                continue
+            record = event.record
+            if record["event_type"] != "weight_change":
+                out.append(event)
+                if effect.phantom and rng.random() < effect.phantom:
+                    out.append(self._phantom(session, pricing, event, rng))
+                continue
+            if effect.missed and rng.random() < effect.missed:
+                if self._on_fault is not None:
+                    self._on_fault("missed", event.ts)
+                continue
+            if effect.noise_grams:
+                noisy = round(record["delta_weight"] + rng.gauss(0.0, effect.noise_grams) / 1000, 3)
+                event = Emitted(event.ts, event.topic, event.key, {**record, "delta_weight": noisy})
+            out.append(event)
+        out.sort(key=lambda e: e.ts)  # stable: a phantom after its action, before a later one
+        return out
+
+    def _phantom(self, session: Session, pricing: DayPricing, action: Emitted, rng: random.Random) -> Emitted:
+        """A weight_change that no pickup or putback caused, a few seconds after ``action`` (still inside
+        the visit: the POS only accepts shelf events of open visits)."""
+        ts = min(action.ts + 1 + int(rng.random() * PHANTOM_MAX_DELAY), session.exit - 1)
+        item = pricing.pick(rng)
+        sign = -1.0 if rng.random() < 0.5 else 1.0
+        if self._on_fault is not None:
+            self._on_fault("phantom", ts)
+        record = {**action.record, "event_type": "weight_change", "item_id": item.shelf_id}
+        record.update(
+            weight=None, quantity=None, delta_weight=round(sign * item.weight, 3), timestamp=ts * 1000
+        )
+        return Emitted(ts, SHELF_EVENTS, action.key, record)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from storesim._time import epoch_day, local_day
+from storesim.engines.duplicates import Duplicates
 from storesim.engines.foot_traffic import FootTrafficEngine, Session
 from storesim.engines.ledger import LedgerEngine
 from storesim.engines.pos import PosEngine, PosInputError
@@ -28,7 +29,7 @@ from storesim.engines.register import RegisterEngine
 from storesim.engines.shelf import ShelfEngine
 from storesim.engines.truth import TruthEngine
 from storesim.events._topics import FOOT_TRAFFIC, SHELF_EVENTS, Emitted, Record
-from storesim.world import Catalogue, DayPricing, ScenarioBook, Store, TrafficVolume
+from storesim.world import Catalogue, DayPricing, DuplicateStage, ScenarioBook, Store, TrafficVolume
 
 __all__ = ["ChainRow", "ChainRules", "StoreChain", "Summary"]
 
@@ -93,22 +94,29 @@ class StoreChain:
         self.store = store
         self.summary = summary
         self.pricing = pricing
+        active = self._scenarios_at if rules.scenarios else None
+        self.truth = TruthEngine(store.store_id, rules.start, rules.end, since=since, scenarios=active)
+        stores = {store.number: store}.__getitem__
         self.foot = FootTrafficEngine(rules.seed, rules.volume, rules.scenarios)
-        self.shelf = ShelfEngine(rules.seed, rules.putback_prob)
+        self.shelf = ShelfEngine(
+            rules.seed, rules.putback_prob, scenarios=rules.scenarios, on_fault=self.truth.sensor_fault
+        )
         self.pos = PosEngine(
             catalogue,
             pricing,
             force_checkout_if_empty=rules.force_checkout_if_empty,
             max_session_age=rules.max_session_age,
+            seed=rules.seed,
+            scenarios=rules.scenarios,
+            stores=stores,
+            on_shrink=self.truth.shrink,
         )
         self.register = RegisterEngine(rules.seed, store) if rules.register else None
-        self.ledger = (
-            LedgerEngine(rules.seed, rules.refund_probability, {store.number: store}.__getitem__)
-            if rules.ledger
-            else None
-        )
-        active = self._scenarios_at if rules.scenarios else None
-        self.truth = TruthEngine(store.store_id, rules.start, rules.end, since=since, scenarios=active)
+        self.ledger = LedgerEngine(rules.seed, rules.refund_probability, stores) if rules.ledger else None
+        self.copies = {
+            stage: Duplicates(rules.seed, rules.scenarios, stage, stores)
+            for stage in ("pos", "register", "ledger")
+        }
         self._since = since
         self._out: list[tuple[int, int, str, str, Record]] = []
         self._seq = 0
@@ -125,16 +133,24 @@ class StoreChain:
             self._seq += 1
             heapq.heappush(self._out, (event.ts, self._seq, event.topic, event.key, event.record))
 
+    def _send(self, stage: DuplicateStage, events: list[Emitted], checkout: Record) -> None:
+        """A stage's events of one checkout, with the copies a duplicates scenario adds."""
+        duplicates = self.copies[stage]
+        if duplicates:
+            events, copies = duplicates.expand(events, checkout)
+            self.truth.duplicates(copies)
+        self._emit(events)
+
     def _release(self, until: int) -> None:
         """Everything due at or before ``until``: checkouts and what follows from them, logouts, refunds."""
         for checkout in self.pos.due(until):
             self.summary.checkouts += 1
             self.truth.checkout(checkout)
-            self._emit((checkout,))
+            self._send("pos", [checkout], checkout.record)
             if self.register is not None:
-                self._emit(self.register.on_checkout(checkout.record))
+                self._send("register", self.register.on_checkout(checkout.record), checkout.record)
             if self.ledger is not None:
-                self._emit(self.ledger.on_checkout(checkout.record))
+                self._send("ledger", self.ledger.on_checkout(checkout.record), checkout.record)
         if self.register is not None:
             self._emit(self.register.due(until))
         if self.ledger is not None:

@@ -31,6 +31,11 @@ class _Hour:
     revenue_cents: int = 0
     refunds: int = 0
     refund_cents: int = 0
+    duplicates_sent: int = 0
+    shrink_items: int = 0
+    shrink_cents: int = 0
+    missed_sensor_events: int = 0
+    phantom_sensor_events: int = 0
 
 
 class TruthEngine:
@@ -85,6 +90,28 @@ class TruthEngine:
             hour.refunds += 1
             hour.refund_cents += round(refund.record["refund_amount"] * 100)
 
+    def duplicates(self, copies: list[Emitted]) -> None:
+        """Messages sent a second time (the duplicates effect), in the hour they were sent."""
+        for copy in copies:
+            self._hour(copy.ts).duplicates_sent += 1
+
+    def shrink(self, instant: int, units: int, cents: int) -> None:
+        """Units that left unpaid at a checkout at ``instant``, and their value."""
+        hour = self._hour(instant)
+        hour.shrink_items += units
+        hour.shrink_cents += cents
+
+    def sensor_fault(self, kind: str, instant: int) -> None:
+        """A weight_change missed or a phantom one sent at ``instant``. The shelf draws a visit's actions
+        when it begins, so a fault can lie after the run's end (never sent): it does not count."""
+        if not self._visits_from <= instant < self.end:
+            return
+        hour = self._hour(instant)
+        if kind == "missed":
+            hour.missed_sensor_events += 1
+        else:
+            hour.phantom_sensor_events += 1
+
     def ends_through(self, instant: int) -> range:
         """The ends of the hours that close once everything before ``instant`` is released."""
         last = self.last_end if instant >= self.end else instant
@@ -116,6 +143,11 @@ class TruthEngine:
             "refund_amount": hour.refund_cents / 100,
             "net_revenue": (hour.revenue_cents - hour.refund_cents) / 100,
             "open_carts": open_carts,
+            "duplicates_sent": hour.duplicates_sent,
+            "shrink_items": hour.shrink_items,
+            "shrink_value": hour.shrink_cents / 100,
+            "missed_sensor_events": hour.missed_sensor_events,
+            "phantom_sensor_events": hour.phantom_sensor_events,
             "scenarios": self._scenarios(start, end) if self._scenarios is not None else [],
         }
         return Emitted(min(end, self.end) - 1, TRUTH, self.store_id, record)

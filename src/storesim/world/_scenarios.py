@@ -14,11 +14,11 @@ exist, rather than silently ignored.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Generic, Literal, Self, TypeVar
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
@@ -26,9 +26,15 @@ from storesim._time import LocalDay, epoch_day_at, local_day
 from storesim.world._store_specs import STORE_ID_PATTERN, _Spec
 
 __all__ = [
+    "DuplicateStage",
+    "DuplicatesEffect",
+    "EffectWindow",
+    "Effects",
     "ScenarioBook",
     "ScenarioSpec",
     "ScenariosFileError",
+    "SensorFaultsEffect",
+    "ShrinkEffect",
     "TrafficEffect",
     "TrafficWindow",
     "parse_scenarios_file",
@@ -111,12 +117,63 @@ class TrafficEffect(_Spec):
         return 0.0 if self.closed else float(self.multiplier or 0.0)
 
 
+_Probability = Annotated[float, Field(ge=0, le=1)]
+DuplicateStage = Literal["pos", "register", "ledger"]
+
+
+class DuplicatesEffect(_Spec):
+    """An at-least-once POS retry: a checkout, a register sequence or a ledger line sent a second time with
+    the same ids, outside the exactly-once guarantee on purpose. storesim's own stages ignore the copies
+    (a visit has one checkout); a pipeline under test has to deduplicate them."""
+
+    probability: Annotated[float, Field(gt=0, le=1)] = Field(
+        description="The share of checkouts, register sequences and ledger lines sent twice."
+    )
+    stages: list[DuplicateStage] | None = Field(
+        None, description="Which stages' messages: pos (checkouts), register, ledger; left out: all three."
+    )
+
+    def covers(self, stage: DuplicateStage) -> bool:
+        return self.stages is None or stage in self.stages
+
+
+class ShrinkEffect(_Spec):
+    """Shoplifting: picked items that leave the store unpaid. The shelf saw the pickup; the checkout has
+    no line for it; the answer key counts it."""
+
+    share: Annotated[float, Field(gt=0, le=1)] = Field(
+        description="The probability that one picked unit leaves without being paid for."
+    )
+
+
+class SensorFaultsEffect(_Spec):
+    """Smart shelves misbehaving: noisy, missed and phantom weight_change events. Pickups and putbacks (and
+    so the carts) are unaffected; the answer key counts the missed and phantom events."""
+
+    noise_grams: Annotated[float, Field(ge=0, le=10000)] = Field(
+        0.0, description="The standard deviation of a normal noise added to delta_weight, in grams."
+    )
+    missed: _Probability = Field(0.0, description="The probability that a weight_change is not sent.")
+    phantom: _Probability = Field(
+        0.0, description="The probability that an action is followed by a weight_change with no pickup."
+    )
+
+    @model_validator(mode="after")
+    def _some(self) -> Self:
+        if not (self.noise_grams or self.missed or self.phantom):
+            raise ValueError("sensorFaults needs noiseGrams, missed or phantom above 0")
+        return self
+
+
 # Effects the design names that are not built yet: refused by name rather than as unknown fields.
-_PLANNED = frozenset({"promotion", "registerOutage", "uplinkOutage", "duplicates", "sensorFaults", "shrink"})
+_PLANNED = frozenset({"promotion", "registerOutage", "uplinkOutage"})
 
 
 class Effects(_Spec):
     traffic: TrafficEffect | None = Field(None, description="More, fewer or no arrivals.")
+    duplicates: DuplicatesEffect | None = Field(None, description="Messages sent twice.")
+    shrink: ShrinkEffect | None = Field(None, description="Items leaving unpaid.")
+    sensor_faults: SensorFaultsEffect | None = Field(None, description="Noisy, missed, phantom weights.")
 
     @model_validator(mode="before")
     @classmethod
@@ -168,6 +225,22 @@ class _ScenariosFile(_Spec):
     scenarios: list[ScenarioSpec]
 
 
+_Effect = TypeVar("_Effect")
+
+
+@dataclass(frozen=True, slots=True)
+class EffectWindow(Generic[_Effect]):
+    """One effect's part in one store-day: [start, end) in UTC seconds."""
+
+    scenario: str
+    start: int
+    end: int
+    effect: _Effect
+
+    def __contains__(self, instant: int) -> bool:
+        return self.start <= instant < self.end
+
+
 @dataclass(frozen=True, slots=True)
 class TrafficWindow:
     """A traffic effect's part in one store-day."""
@@ -206,6 +279,29 @@ class ScenarioBook:
             if interval is not None:
                 out.append(TrafficWindow(scenario.name, *interval, effect.factor))
         return out
+
+    def windows(
+        self, number: int, day: LocalDay, effect: Callable[[Effects], _Effect | None]
+    ) -> list[EffectWindow[_Effect]]:
+        """One kind of effect (``effect`` picks it from a scenario's effects: ``lambda e: e.shrink``) on store
+        ``number``'s local day, in declaration order."""
+        out = []
+        for scenario in self.scenarios:
+            chosen = effect(scenario.effects)
+            if chosen is not None and scenario.applies_to(number):
+                interval = scenario.interval(day)
+                if interval is not None:
+                    out.append(EffectWindow(scenario.name, *interval, chosen))
+        return out
+
+    def acting(
+        self, number: int, timezone: str, instant: int, effect: Callable[[Effects], _Effect | None]
+    ) -> list[EffectWindow[_Effect]]:
+        """The windows of one kind of effect acting on store ``number`` (in ``timezone``) at ``instant``."""
+        if not self.scenarios:
+            return []
+        day = local_day(epoch_day_at(instant, timezone), timezone)
+        return [w for w in self.windows(number, day, effect) if instant in w]
 
     def at(self, number: int, timezone: str, instant: int) -> list[ScenarioSpec]:
         """The scenarios acting on store ``number`` (in ``timezone``) at ``instant``, in declaration order:
