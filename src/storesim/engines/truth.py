@@ -91,9 +91,11 @@ class TruthEngine:
             hour.refund_cents += round(refund.record["refund_amount"] * 100)
 
     def duplicates(self, copies: list[Emitted]) -> None:
-        """Messages sent a second time (the duplicates effect), in the hour they were sent."""
+        """Messages sent a second time (the duplicates effect), in the hour of their event time, where a
+        pipeline finds them. A copy due at or after the run's end is never sent."""
         for copy in copies:
-            self._hour(copy.ts).duplicates_sent += 1
+            if copy.ts < self.end:
+                self._hour(copy.record["timestamp"] // 1000).duplicates_sent += 1
 
     def shrink(self, instant: int, units: int, cents: int) -> None:
         """Units that left unpaid at a checkout at ``instant``, and their value."""

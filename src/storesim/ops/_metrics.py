@@ -64,6 +64,12 @@ class Metrics:
         )
         self.sessions = Counter("storesim_sessions", "Store visits simulated.", ["store_id"], registry=r)
         self.revenue = Counter("storesim_revenue", "Ledger revenue booked.", ["store_id"], registry=r)
+        self.duplicates_sent = Counter(
+            "storesim_duplicates_sent",
+            "Messages sent a second time on purpose (a duplicates scenario).",
+            ["topic", "store_id"],
+            registry=r,
+        )
         # A store's day so far, in simulated time, from whichever replica owns it (the Store controller
         # reads them into the Store's status): exported by foot-traffic and the ledger.
         self.store_sessions_today = Gauge(

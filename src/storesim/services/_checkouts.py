@@ -34,6 +34,7 @@ import redis
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from storesim._time import iso_utc
+from storesim.engines import Duplicates
 from storesim.events import POS_TRANSACTIONS, Emitted, Record
 from storesim.kafka._producer import EventProducer
 from storesim.services._live_stores import LiveStores
@@ -67,6 +68,7 @@ from storesim.streaming import (
     check_checkout,
     late_input,
 )
+from storesim.world import DuplicateStage, ScenarioBook
 
 __all__ = ["CheckoutEngine", "CheckoutStage"]
 
@@ -95,6 +97,7 @@ class _Store:
     starts: dict[int, int]  # pos_transactions partition -> offset to read this store's checkouts from
     seen: dict[str, int] = field(default_factory=dict)  # partition -> committed offset of handled input
     checkouts: list[tuple[int, str, int, int, Record, Message]] = field(default_factory=list)
+    queued: set[str] = field(default_factory=set)  # the customers of ``checkouts``: a second one is a copy
     out: list[tuple[int, int, Emitted]] = field(default_factory=list)
 
     def new(self, partition: int, offset: int) -> bool:
@@ -107,7 +110,7 @@ def _scope(number: int) -> str:
 
 
 class CheckoutStage(ABC):
-    component: str
+    component: DuplicateStage  # its name, which is also the stage a duplicates scenario names
 
     def __init__(
         self,
@@ -161,6 +164,7 @@ class CheckoutStage(ABC):
         )
         self.stores: dict[int, _Store] = {}
         self.seed: int | None = None
+        self.duplicates = Duplicates(0, ScenarioBook(), self.component, self.live_stores.__getitem__)
         self.customers: Customers | None = None
         self.restoring = False
         self.closing = False
@@ -308,15 +312,27 @@ class CheckoutStage(ABC):
         state = self.clock.state(refresh=False)
         if state is not None and state.end_ms is not None and record["timestamp"] >= state.end_ms:
             raise InputError("after-end", f"event time {iso_utc(ts)} is not before the run's end")
+        customer = record["customer_id"]
+        if customer in shop.queued:
+            # A visit has one checkout: this is a duplicates scenario's copy, sent in the same transaction
+            # right after it (so it is read before the gate lets the original be applied).
+            return
         self.metrics.child(self.metrics.consumed, self.pos_topic, "pos_transaction").inc()
-        heapq.heappush(shop.checkouts, (ts, record["customer_id"], number, offset, record, message))
+        shop.queued.add(customer)
+        heapq.heappush(shop.checkouts, (ts, customer, number, offset, record, message))
 
     def apply_until(self, shop: _Store, until: int) -> None:
         events: list[Emitted] = []
         while shop.checkouts and shop.checkouts[0][0] <= until:
-            ts, _, _, _, record, message = heapq.heappop(shop.checkouts)
+            ts, customer, _, _, record, message = heapq.heappop(shop.checkouts)
+            shop.queued.discard(customer)
             try:
-                events += shop.engine.on_checkout(record)
+                made, copies = self.duplicates.expand(shop.engine.on_checkout(record), record)
+                events += made
+                if ts > shop.sent_until:  # not a replay's
+                    for copy in copies:
+                        name = self.outputs[copy.topic]
+                        self.metrics.duplicates_sent.labels(name, copy.record["store_id"]).inc()
             except Exception as exc:  # no input may stop the service, whatever it trips over
                 self.log.error("checkout not applicable", customer=record["customer_id"], error=repr(exc))
                 if ts > shop.sent_until:  # a replayed store met it already
@@ -388,6 +404,9 @@ class CheckoutStage(ABC):
                     self.runtime.wait(1.0)
                     continue
                 self.seed = run_seed(self.settings, state)
+                self.duplicates = Duplicates(
+                    self.seed, self.settings.scenarios, self.component, self.live_stores.__getitem__
+                )
                 if self.customers is None or self.customers.seed != self.seed:
                     self.customers = Customers(self.seed)
                 self.checkpoint.prepare()

@@ -37,9 +37,10 @@ from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from storesim._keys import decode_customer_id
 from storesim._time import day_date, iso_utc
-from storesim.engines import PosEngine, PosInputError
+from storesim.engines import Duplicates, PosEngine, PosInputError
 from storesim.events import FOOT_TRAFFIC, POS_TRANSACTIONS, SHELF_EVENTS, Record
 from storesim.kafka._producer import EventProducer
+from storesim.services._live_stores import LiveStores
 from storesim.services._runtime import ServiceRuntime
 from storesim.services._wiring import (
     add_pings,
@@ -71,6 +72,7 @@ from storesim.streaming import (
     Watermarks,
     late_input,
 )
+from storesim.world import ScenarioBook
 
 __all__ = ["POS_STAGE", "run_pos"]
 
@@ -140,6 +142,9 @@ class _Pos:
         self.parts = 0
         self.pricing: PricingSource | None = None
         self.customers: Customers | None = None  # once the run's seed is known
+        # The stores' timezones, for the windows of the shrink and duplicates scenarios.
+        self.live_stores = LiveStores(settings, runtime.log)
+        self.duplicates = Duplicates(0, ScenarioBook(), "pos", self.live_stores.__getitem__)
         self.restoring = False
         self.assigned: list[TopicPartition] = []
         self.closing = False
@@ -158,11 +163,15 @@ class _Pos:
 
     def _engine(self) -> PosEngine:
         assert self.pricing is not None
+        assert self.customers is not None
         return PosEngine(
             self.pricing.catalogue,
             self.pricing,
             force_checkout_if_empty=self.settings.force_checkout_if_empty,
             max_session_age=self.settings.max_session_age_sec,
+            seed=self.customers.seed,
+            scenarios=self.settings.scenarios,
+            stores=self.live_stores.__getitem__,
         )
 
     # -- assignment and restore -------------------------------------------------------------------
@@ -339,7 +348,13 @@ class _Pos:
         out += engine.due(until)
         for checkout in out:
             if checkout.ts > part.sent_until:
-                self.producer.send(POS_TRANSACTIONS, checkout.key, checkout.record)
+                sent, copies = self.duplicates.expand([checkout], checkout.record)
+                for event in sent:
+                    self.producer.send(POS_TRANSACTIONS, event.key, event.record)
+                for copy in copies:
+                    self.metrics.duplicates_sent.labels(
+                        self.settings.pos_topic, copy.record["store_id"]
+                    ).inc()
         return until
 
     # -- the step -------------------------------------------------------------------------------------
@@ -404,6 +419,9 @@ class _Pos:
             state = self.clock.state(refresh=False)
             assert state is not None
             self.customers = Customers(run_seed(self.settings, state))
+            self.duplicates = Duplicates(
+                self.customers.seed, self.settings.scenarios, "pos", self.live_stores.__getitem__
+            )
         self.checkpoint.prepare()
         self.checkpoint.begin()
         return True

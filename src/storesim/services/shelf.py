@@ -344,7 +344,7 @@ class _Shelf:
             return False
         if self.engine is None:
             seed = run_seed(self.settings, state)
-            self.engine = ShelfEngine(seed, self.settings.putback_prob)
+            self.engine = ShelfEngine(seed, self.settings.putback_prob, scenarios=self.settings.scenarios)
             self.customers = Customers(seed)
         if self.pricing is None:
             self.pricing = open_pricing(self.settings, self.log)

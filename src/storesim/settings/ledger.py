@@ -6,12 +6,12 @@ from pydantic import Field
 
 from storesim.settings._service import ServiceSettings
 from storesim.settings._stateful import StatefulSettings
-from storesim.settings._world import RefundRules
+from storesim.settings._world import RefundRules, ScenarioRules
 
 __all__ = ["LedgerSettings"]
 
 
-class LedgerSettings(ServiceSettings, StatefulSettings, RefundRules):
+class LedgerSettings(ServiceSettings, StatefulSettings, RefundRules, ScenarioRules):
     kafka_bootstrap_servers: str = "kafka:9092"
     kafka_topic: str = Field("transactions", min_length=1)
     kafka_topic_refunds: str = Field("refunds", min_length=1)
