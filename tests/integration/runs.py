@@ -133,7 +133,16 @@ def assert_truth(chain: Chain, got: dict[str, list[dict[str, Any]]], expected: R
     want = Counter(map(canonical, expected.records[TRUTH]))
     have = Counter(map(canonical, got[TRUTH]))
     missing, extra = sum((want - have).values()), sum((have - want).values())
-    assert have == want, f"answer key: {missing} missing, {extra} extra"
+    if have != want:
+        by_hour = {(r["store_id"], str(r["hour"])): r for r in expected.records[TRUTH]}
+        wrong = sorted(
+            f"{r['store_id']} {r['hour']} {name}: {value} (embedded {by_hour[key][name]})"
+            for r in got[TRUTH]
+            if (key := (r["store_id"], str(r["hour"]))) in by_hour
+            for name, value in r.items()
+            if value != by_hour[key][name]
+        )
+        raise AssertionError(f"answer key: {missing} missing, {extra} extra; {wrong[:6]}")
     count = message_count(chain.stack, chain.names[TRUTH])
     if count != len(expected.records[TRUTH]):
         every = Counter((r["store_id"], str(r["hour"])) for r in read_truth(chain, count))

@@ -86,6 +86,16 @@ SCENARIOS = {
             "daily": {"from": "17:00", "to": "19:00"},
             "effects": {"traffic": {"multiplier": 3}},
         },
+        {
+            "name": "faults",
+            "stores": ["STORE-002"],
+            "daily": {"from": "00:00", "to": "24:00"},
+            "effects": {
+                "duplicates": {"probability": 0.1},
+                "shrink": {"share": 0.05},
+                "sensorFaults": {"noiseGrams": 20, "missed": 0.05, "phantom": 0.05},
+            },
+        },
     ]
 }
 
@@ -93,14 +103,17 @@ SCENARIOS = {
 def test_a_streamed_run_with_scenarios_is_the_embedded_run_with_them(
     stack: dict[str, str], dataset: Path, tmp_path: Path
 ) -> None:
-    """SCENARIO_FILE for the services, --scenario for simulate: the same events byte for byte, and the
-    same answer key, which names the scenarios in the hours they act."""
+    """SCENARIO_FILE for the services, --scenario for simulate: the same events byte for byte (copies,
+    shrink and sensor faults included), and the same answer key, which names the scenarios in the hours
+    they act and is what a deduplicating pipeline finds in the chain's topics."""
     path = tmp_path / "scenarios.json"
     path.write_text(
         write_scenarios_file(ScenarioBook(parse_scenarios_file(json.dumps(SCENARIOS), "s")).scenarios)
     )
     expected = embedded(tmp_path / "embedded", "1,2", "50", SEED, "--scenario", str(path))
     named = {name for r in expected.records[TRUTH] for name in r["scenarios"]}
-    assert named == {"lunch-closure", "evening-rush"}
+    assert named == {"lunch-closure", "evening-rush", "faults"}
+    faults = ("duplicates_sent", "shrink_items", "missed_sensor_events", "phantom_sensor_events")
+    assert all(sum(r[name] for r in expected.records[TRUTH]) > 0 for name in faults)
     chain = Chain(stack, tmp_path, dataset, {**backfill("1,2"), "SCENARIO_FILE": str(path)})
     assert_same_events(chain, run_chain(chain, expected), expected)

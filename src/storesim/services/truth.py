@@ -168,7 +168,11 @@ class _Truth:
             force_checkout_if_empty=settings.force_checkout_if_empty,
             max_session_age=settings.max_session_age_sec,
             refund_probability=settings.refund_probability,
-            register=False,  # its sequences are not in the answer key
+            # Its sequences are not in the answer key, but their copies are (and when they are sent).
+            register=any(
+                s.effects.duplicates is not None and s.effects.duplicates.covers("register")
+                for s in settings.scenarios.scenarios
+            ),
             ledger=True,
             start=start,
             end=end,
