@@ -73,7 +73,7 @@ def simulate_into_kafka(
             ) as sink,
             progress_bar(plan.utc_window, enabled=not quiet and sys.stderr.isatty()) as progress,
         ):
-            summary = simulate(plan, dataset, sink.write, progress)
+            summary = simulate(plan, dataset, sink.write, progress, sink.write_late)
     except (SinkError, TopicsError, RegistryError) as exc:
         raise UsageError(str(exc)) from None
     except KeyboardInterrupt:

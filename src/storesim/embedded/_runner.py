@@ -20,15 +20,17 @@ from storesim.engines.store_chain import ChainRow, StoreChain, Summary
 from storesim.events import REFUNDS, TRANSACTIONS, Emitted, Record
 from storesim.world import DayPricing
 
-__all__ = ["Sink", "Summary", "simulate"]
+__all__ = ["LateSink", "Sink", "Summary", "simulate"]
 
 # What the run hands each event to: topic, Kafka key (the one the services send), record.
 Sink = Callable[[str, str, Record], None]
+# An event an uplink outage held, handed over when it is released: also the instant of that (ms).
+LateSink = Callable[[str, str, Record, int], None]
 
 
 def _chain_rows(events: Iterator[Emitted]) -> Iterator[ChainRow]:
     for seq, event in enumerate(events):
-        yield event.ts, 0, seq, event.topic, event.key, event.record
+        yield event.ts, 0, seq, event.topic, event.key, event.record, False
 
 
 def simulate(
@@ -36,8 +38,10 @@ def simulate(
     dataset: Dataset,
     write: Sink,
     progress: Callable[[int, int], None] | None = None,
+    write_late: LateSink | None = None,
 ) -> Summary:
-    """Runs the plan and hands every event, in time order, to ``write(topic, key, record)``."""
+    """Runs the plan and hands every event, in time order, to ``write(topic, key, record)``; an event an
+    uplink outage held comes at its release, to ``write_late`` if given (a Kafka sink stamps it then)."""
     summary = Summary(plan.seed)
     rules = plan.chain_rules()
 
@@ -64,8 +68,11 @@ def simulate(
     counts = summary.events
     written = 0
     ts = 0
-    for ts, _, _, topic, key, record in heapq.merge(*streams):
-        write(topic, key, record)
+    for ts, _, _, topic, key, record, late in heapq.merge(*streams):
+        if late and write_late is not None:
+            write_late(topic, key, record, ts * 1000)
+        else:
+            write(topic, key, record)
         counts[topic] += 1
         if topic == TRANSACTIONS:
             summary.revenue_cents += round(record["amount"] * 100)

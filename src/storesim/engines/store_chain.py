@@ -28,13 +28,29 @@ from storesim.engines.pos import PosEngine, PosInputError
 from storesim.engines.register import RegisterEngine
 from storesim.engines.shelf import ShelfEngine
 from storesim.engines.truth import TruthEngine
-from storesim.events._topics import FOOT_TRAFFIC, SHELF_EVENTS, Emitted, Record
-from storesim.world import Catalogue, DayPricing, DuplicateStage, ScenarioBook, Store, TrafficVolume
+from storesim.events._topics import FOOT_TRAFFIC, SHELF_EVENTS, TRUTH, Emitted, Record
+from storesim.world import (
+    Catalogue,
+    DayPricing,
+    DuplicateStage,
+    Effects,
+    ScenarioBook,
+    Store,
+    TrafficVolume,
+    UplinkOutageEffect,
+)
 
 __all__ = ["ChainRow", "ChainRules", "StoreChain", "Summary"]
 
-# (ts, store number, sequence, topic, key, record): ordered by the first three, which are unique.
-ChainRow = tuple[int, int, int, str, str, Record]
+
+def _uplink_outage(effects: Effects) -> UplinkOutageEffect | None:
+    return effects.uplink_outage
+
+
+# (ts, store number, sequence, topic, key, record, late): ordered by the first three, which are unique
+# across the stores' streams (a stream's own rows are in time order). ``late``: an uplink outage held the
+# row, and ts is its release.
+ChainRow = tuple[int, int, int, str, str, Record, bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +134,7 @@ class StoreChain:
             for stage in ("pos", "register", "ledger")
         }
         self._since = since
+        self._outages = self._uplink_outages()
         self._out: list[tuple[int, int, str, str, Record]] = []
         self._seq = 0
 
@@ -128,8 +145,16 @@ class StoreChain:
         days = (local_day(epoch_day(utc_day + timedelta(days=k)), zone) for k in (-1, 0, 1))
         return self.rules.scenarios.active(self.store.number, days, start, end)
 
+    def _late(self, ts: int) -> None:
+        """Counts a message an outage will hold, when it is made (its hour is still open then)."""
+        release = self._release_of(ts)
+        if release is not None:
+            self.truth.late(ts, release - ts)
+
     def _emit(self, events: list[Emitted] | tuple[Emitted, ...]) -> None:
         for event in events:
+            if self._outages and event.topic != TRUTH:
+                self._late(event.ts)
             self._seq += 1
             heapq.heappush(self._out, (event.ts, self._seq, event.topic, event.key, event.record))
 
@@ -171,7 +196,7 @@ class StoreChain:
         out, number = self._out, self.store.number
         while out and out[0][0] < ts:
             when, seq, topic, key, record = heapq.heappop(out)
-            yield when, number, seq, topic, key, record
+            yield when, number, seq, topic, key, record, False
 
     def _apply(self, event: Emitted) -> None:
         record = event.record
@@ -187,6 +212,52 @@ class StoreChain:
             self.summary.rejected_shelf_events += 1
 
     def __iter__(self) -> Iterator[ChainRow]:
+        return self._held(self._rows()) if self._outages else self._rows()
+
+    def _uplink_outages(self) -> list[tuple[int, int]]:
+        """The store's uplink outages over the run, [start, release) with touching windows merged (an
+        absolute window cut at local midnight is one outage), released at the run's end at the latest."""
+        if not self.rules.scenarios or self.rules.last is None:
+            return []  # an open-ended run is the services', which refuse uplinkOutage
+        pieces = sorted(
+            (w.start, w.end)
+            for day in self.rules.dates()
+            for w in self.rules.scenarios.windows(
+                self.store.number, local_day(epoch_day(day), self.store.timezone), _uplink_outage
+            )
+        )
+        merged: list[tuple[int, int]] = []
+        for start, end in pieces:
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        return [(start, min(end, self.rules.end)) for start, end in merged if start < self.rules.end]
+
+    def _release_of(self, ts: int) -> int | None:
+        """When a message sent at ``ts`` reaches Kafka, if an outage holds it."""
+        for start, release in self._outages:
+            if start <= ts < release:
+                return release
+        return None
+
+    def _held(self, rows: Iterator[ChainRow]) -> Iterator[ChainRow]:
+        """``rows`` with the ones an outage holds moved to its release, in their order. The answer key's
+        records are not the store's messages: they pass."""
+        held: list[ChainRow] = []
+        release = 0
+        for row in rows:
+            if held and row[0] >= release:
+                yield from ((release, *rest, True) for _, *rest, _ in held)  # type: ignore[misc]
+                held.clear()
+            if row[3] != TRUTH and (when := self._release_of(row[0])) is not None:
+                held.append(row)
+                release = when
+                continue
+            yield row
+        yield from ((release, *rest, True) for _, *rest, _ in held)  # type: ignore[misc]
+
+    def _rows(self) -> Iterator[ChainRow]:
         start, end = self.rules.start, self.rules.end
         if self._since is not None:
             start = max(start, self._since + 1)
@@ -217,9 +288,11 @@ class StoreChain:
                     self._advance(ts)
                     while out and out[0][0] < ts:  # inlined _drain_before: this loop runs for every event
                         when, seq, topic, key, record = pop(out)
-                        yield when, number, seq, topic, key, record
+                        yield when, number, seq, topic, key, record, False
                 self._seq += 1
                 push(out, (ts, self._seq, event.topic, event.key, event.record))
+                if self._outages:
+                    self._late(ts)
                 self._apply(event)
                 if opened is not None:
                     for action in self.shelf.actions(opened, pricing):

@@ -36,6 +36,8 @@ class _Hour:
     shrink_cents: int = 0
     missed_sensor_events: int = 0
     phantom_sensor_events: int = 0
+    late_events: int = 0
+    max_lateness: int = 0
 
 
 class TruthEngine:
@@ -114,6 +116,14 @@ class TruthEngine:
         else:
             hour.phantom_sensor_events += 1
 
+    def late(self, instant: int, lateness: int) -> None:
+        """A message sent at ``instant`` that reaches Kafka ``lateness`` seconds later (an uplink outage).
+        One due at or after the run's end is never sent."""
+        if self._visits_from <= instant < self.end:
+            hour = self._hour(instant)
+            hour.late_events += 1
+            hour.max_lateness = max(hour.max_lateness, lateness)
+
     def ends_through(self, instant: int) -> range:
         """The ends of the hours that close once everything before ``instant`` is released."""
         last = self.last_end if instant >= self.end else instant
@@ -150,6 +160,8 @@ class TruthEngine:
             "shrink_value": hour.shrink_cents / 100,
             "missed_sensor_events": hour.missed_sensor_events,
             "phantom_sensor_events": hour.phantom_sensor_events,
+            "late_events": hour.late_events,
+            "max_lateness_seconds": hour.max_lateness,
             "scenarios": self._scenarios(start, end) if self._scenarios is not None else [],
         }
         return Emitted(min(end, self.end) - 1, TRUTH, self.store_id, record)

@@ -4,7 +4,8 @@ The records, keys and partitions are the services': the same encoders (Confluent
 the registry, or the seeds' JSON), customer-id keys and librdkafka's default partitioner, into the
 admin Job's topics (AdminSettings' names, partition and replication counts; the missing ones are created,
 with unlimited retention: see TOPIC_CONFIG). Each record's Kafka timestamp is its event time (the
-schema's time field), not the time it was produced.
+schema's time field), not the time it was produced; one an uplink outage held is stamped with its
+release, as a store's burst reaches a broker.
 
 Exactly once per run, with transactions and a checkpoint inside them: the producer's transactional.id
 and a consumer group are named after the run's fingerprint (seed, stores, dates, settings, data,
@@ -104,13 +105,16 @@ class KafkaSink:
         return {topic: registry_encoder(registry, topic, name) for topic, name in names.items()}
 
     def write(self, topic: str, key: str, record: Record) -> None:
+        self.write_late(topic, key, record, record[self._time_fields[topic]])
+
+    def write_late(self, topic: str, key: str, record: Record, timestamp: int) -> None:
+        """``timestamp``: the record's Kafka time, which is its release for one an uplink outage held."""
         self.seen += 1
         if self.seen <= self.resumed:
             return
         if not self._open:
             self._producer.begin_transaction()
         value = self._encoders[topic](record)
-        timestamp = record[self._time_fields[topic]]
         name = self.names[topic]
         while True:
             try:

@@ -212,6 +212,7 @@ class _FootTraffic:
 
 
 def run_foot_traffic(settings: FootTrafficSettings) -> int:
+    settings.refuse_unstreamed()
     runtime = ServiceRuntime("foot-traffic", settings.metrics_port).start()
     service = _FootTraffic(settings, runtime)
     try:

@@ -41,6 +41,7 @@ class _Ledger(CheckoutStage):
 
 
 def run_ledger(settings: LedgerSettings) -> int:
+    settings.refuse_unstreamed()
     if settings.ledger_mode != "coherent":
         raise SettingsError(
             "invalid setting LEDGER_MODE=standalone: the stand-alone ledger runs in `storesim simulate`"

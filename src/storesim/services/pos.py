@@ -480,6 +480,7 @@ class _Pos:
 
 
 def run_pos(settings: PosSettings) -> int:
+    settings.refuse_unstreamed()
     runtime = ServiceRuntime("pos", settings.metrics_port).start()
     pos = _Pos(settings, runtime)
     try:

@@ -26,6 +26,7 @@ class _Register(CheckoutStage):
 
 
 def run_register(settings: RegisterSettings) -> int:
+    settings.refuse_unstreamed()
     if settings.register_mode != "coherent":
         raise SettingsError(
             "invalid setting REGISTER_MODE=standalone: the stand-alone register runs in `storesim simulate`"

@@ -417,6 +417,7 @@ class _Shelf:
 
 
 def run_shelf(settings: ShelfSettings) -> int:
+    settings.refuse_unstreamed()
     runtime = ServiceRuntime("shelf", settings.metrics_port).start()
     shelf = _Shelf(settings, runtime)
     try:

@@ -104,7 +104,7 @@ class _StoreKey:
 
 
 def _answer_key(rows: Iterator[ChainRow]) -> Iterator[Emitted]:
-    for ts, _, _, topic, key, record in rows:
+    for ts, _, _, topic, key, record, _ in rows:
         if topic == TRUTH:
             yield Emitted(ts, topic, key, record)
 
@@ -339,6 +339,7 @@ class _Truth:
 
 
 def run_truth(settings: TruthSettings) -> int:
+    settings.refuse_unstreamed()
     if settings.ledger_mode != "coherent":
         raise SettingsError(
             "invalid setting LEDGER_MODE=standalone: the stand-alone ledger's refunds have no answer key"

@@ -12,7 +12,7 @@ from typing import Literal, Self
 
 from pydantic import Field, PrivateAttr, model_validator
 
-from storesim.settings._base import ComponentSettings
+from storesim.settings._base import ComponentSettings, SettingsError
 from storesim.world import ScenarioBook, ScenariosFileError, TrafficVolume, read_scenarios_files
 
 __all__ = ["CartRules", "RefundRules", "ScenarioRules", "ShoppingRules", "VisitRules"]
@@ -76,3 +76,13 @@ class ScenarioRules(ComponentSettings):
     @property
     def scenarios(self) -> ScenarioBook:
         return self._scenarios
+
+    def refuse_unstreamed(self) -> None:
+        """The services' check: an effect that only `storesim simulate` runs stops a service at start-up
+        with one line, rather than giving a streamed world that differs from the embedded one."""
+        held = [s.name for s in self._scenarios.scenarios if s.effects.uplink_outage is not None]
+        if held:
+            raise SettingsError(
+                f"invalid setting SCENARIO_FILE: scenario {held[0]!r}: uplinkOutage runs in "
+                "`storesim simulate` only (the services do not hold a store's messages yet)"
+            )

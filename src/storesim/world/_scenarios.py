@@ -37,6 +37,7 @@ __all__ = [
     "ShrinkEffect",
     "TrafficEffect",
     "TrafficWindow",
+    "UplinkOutageEffect",
     "parse_scenarios_file",
     "read_scenarios_files",
     "write_scenarios_file",
@@ -165,8 +166,13 @@ class SensorFaultsEffect(_Spec):
         return self
 
 
+class UplinkOutageEffect(_Spec):
+    """The store's link to Kafka is down: its messages are held for the window and released in a burst at
+    its end, with their own event timestamps (late, and out of order against the other stores)."""
+
+
 # Effects the design names that are not built yet: refused by name rather than as unknown fields.
-_PLANNED = frozenset({"promotion", "registerOutage", "uplinkOutage"})
+_PLANNED = frozenset({"promotion", "registerOutage"})
 
 
 class Effects(_Spec):
@@ -174,6 +180,7 @@ class Effects(_Spec):
     duplicates: DuplicatesEffect | None = Field(None, description="Messages sent twice.")
     shrink: ShrinkEffect | None = Field(None, description="Items leaving unpaid.")
     sensor_faults: SensorFaultsEffect | None = Field(None, description="Noisy, missed, phantom weights.")
+    uplink_outage: UplinkOutageEffect | None = Field(None, description="Messages held, then a burst.")
 
     @model_validator(mode="before")
     @classmethod
