@@ -27,7 +27,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from pyflink.common import Configuration
 from pyflink.table import EnvironmentSettings, TableEnvironment
@@ -184,10 +184,22 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
+def results_stream() -> TextIO:
+    """Standard output for the results alone: the JVM that PyFlink starts inherits file descriptor 1,
+    and Flink's logging writes to it (at shutdown, too, after the results were printed), so the
+    process's own descriptor 1 becomes standard error and the results go to a duplicate of the
+    original."""
+    sys.stdout.flush()
+    results = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    return results
+
+
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
+    results = results_stream()
     tables = environment([Path(jar) for jar in args.jars.split(",") if jar], args.bounded, args.conf)
     tables.execute_sql(source_ddl(args.pos_transactions, args.bootstrap_servers, args.registry, args.bounded))
     tables.execute_sql(sink_ddl(out))
@@ -195,7 +207,7 @@ def main(argv: Sequence[str]) -> int:
     tables.execute_sql(BASKETS)
     tables.execute_sql(HOURLY).wait()
     rows = read_results(out)
-    print(table(rows, COLUMNS))
+    print(table(rows, COLUMNS), file=results, flush=True)
     print(f"{len(rows)} store-hours in {out}", file=sys.stderr)
     return 0
 
