@@ -16,7 +16,15 @@ from datetime import date
 from storesim._keys import decode_customer_id, derived_uuid
 from storesim._time import day_date
 from storesim.events._topics import POS_TRANSACTIONS, Emitted
-from storesim.world import Catalogue, DayPricing, line_total_cents, store_code
+from storesim.world import (
+    Catalogue,
+    DayPricing,
+    ScenarioBook,
+    Store,
+    best_offer,
+    line_total_cents,
+    store_code,
+)
 
 __all__ = ["PosEngine", "PosInputError"]
 
@@ -52,7 +60,14 @@ class PosEngine:
         *,
         force_checkout_if_empty: bool = False,
         max_session_age: int = 10800,
+        scenarios: ScenarioBook = ScenarioBook(),  # noqa: B008 (immutable)
+        stores: Callable[[int], Store] | None = None,
     ) -> None:
+        """``scenarios`` and ``stores`` (a store by number, for its timezone): the promotions' windows."""
+        self._promotions = ScenarioBook(s for s in scenarios.scenarios if s.effects.promotion is not None)
+        if self._promotions and stores is None:
+            raise ValueError("a promotion scenario needs the stores (their timezones)")
+        self._stores = stores
         self._items = catalogue.by_id
         self._pricing = pricing
         self._force = force_checkout_if_empty
@@ -151,10 +166,18 @@ class PosEngine:
         key = decode_customer_id(cart.customer_id)
         # The discounts in force on the visit's (local) day.
         pricing = self._pricing(day_date(key.day))
+        # A promotion acting at the checkout instant: the register prices a line when it scans it.
+        promotions = (
+            self._promotions.promotions_at(key.store, self._timezone(key.store), ts)
+            if self._promotions
+            else []
+        )
         items = []
         for item_id, quantity in cart.receipt():
             price = self._items[item_id].price_cents
             pct = pricing.discount_pct.get(item_id, 0)
+            if promotions and (offer := best_offer(promotions, self._items[item_id])) is not None:
+                pct = max(pct, offer[0])
             items.append(
                 {
                     "item_id": item_id,
@@ -177,3 +200,7 @@ class PosEngine:
                 "store_id": store_code(key.store),
             },
         )
+
+    def _timezone(self, number: int) -> str:
+        assert self._stores is not None
+        return self._stores(number).timezone

@@ -94,12 +94,14 @@ class StoreChain:
         self.summary = summary
         self.pricing = pricing
         self.foot = FootTrafficEngine(rules.seed, rules.volume, rules.scenarios)
-        self.shelf = ShelfEngine(rules.seed, rules.putback_prob)
+        self.shelf = ShelfEngine(rules.seed, rules.putback_prob, scenarios=rules.scenarios)
         self.pos = PosEngine(
             catalogue,
             pricing,
             force_checkout_if_empty=rules.force_checkout_if_empty,
             max_session_age=rules.max_session_age,
+            scenarios=rules.scenarios,
+            stores={store.number: store}.__getitem__,
         )
         self.register = RegisterEngine(rules.seed, store) if rules.register else None
         self.ledger = (

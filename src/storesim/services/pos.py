@@ -40,6 +40,7 @@ from storesim._time import day_date, iso_utc
 from storesim.engines import PosEngine, PosInputError
 from storesim.events import FOOT_TRAFFIC, POS_TRANSACTIONS, SHELF_EVENTS, Record
 from storesim.kafka._producer import EventProducer
+from storesim.services._live_stores import LiveStores
 from storesim.services._runtime import ServiceRuntime
 from storesim.services._wiring import (
     add_pings,
@@ -52,7 +53,7 @@ from storesim.services._wiring import (
     transactional_id,
 )
 from storesim.services.shelf import SHELF_STAGE
-from storesim.settings import PosSettings
+from storesim.settings import PosSettings, SettingsError
 from storesim.streaming import (
     Checkpoint,
     CommitFailedError,
@@ -140,6 +141,8 @@ class _Pos:
         self.parts = 0
         self.pricing: PricingSource | None = None
         self.customers: Customers | None = None  # once the run's seed is known
+        # The stores' timezones, for the windows of the promotion scenarios.
+        self.live_stores = LiveStores(settings, runtime.log)
         self.restoring = False
         self.assigned: list[TopicPartition] = []
         self.closing = False
@@ -163,6 +166,8 @@ class _Pos:
             self.pricing,
             force_checkout_if_empty=self.settings.force_checkout_if_empty,
             max_session_age=self.settings.max_session_age_sec,
+            scenarios=self.settings.scenarios,
+            stores=self.live_stores.__getitem__,
         )
 
     # -- assignment and restore -------------------------------------------------------------------
@@ -415,7 +420,7 @@ class _Pos:
                 if not self.prepare():
                     self.runtime.wait(1.0)
                     continue
-            except FencedError:
+            except (FencedError, SettingsError):  # SettingsError: a promotion the inventory cannot have
                 raise
             except Exception as exc:  # registry, Redis or Kafka away: not ready, try again
                 self.log.warning("waiting for dependencies", error=str(exc))

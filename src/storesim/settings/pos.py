@@ -9,12 +9,12 @@ from pydantic import Field
 from storesim.settings._postgres import PostgresSettings
 from storesim.settings._service import ServiceSettings
 from storesim.settings._stateful import StatefulSettings
-from storesim.settings._world import CartRules
+from storesim.settings._world import CartRules, ScenarioRules
 
 __all__ = ["PosSettings"]
 
 
-class PosSettings(ServiceSettings, PostgresSettings, StatefulSettings, CartRules):
+class PosSettings(ServiceSettings, PostgresSettings, StatefulSettings, CartRules, ScenarioRules):
     """The seed's POS ran one consumer per topic (GROUP_ID_FOOT, GROUP_ID_SHELF). storesim's reads both
     topics with one consumer in group GROUP_ID_FOOT, so that the range assignor hands a replica partition
     i of both; GROUP_ID_SHELF is accepted and names nothing else."""

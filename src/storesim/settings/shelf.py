@@ -9,12 +9,12 @@ from pydantic import Field
 
 from storesim.settings._postgres import PostgresSettings
 from storesim.settings._service import ServiceSettings
-from storesim.settings._world import ShoppingRules
+from storesim.settings._world import ScenarioRules, ShoppingRules
 
 __all__ = ["ShelfSettings"]
 
 
-class ShelfSettings(ServiceSettings, PostgresSettings, ShoppingRules):
+class ShelfSettings(ServiceSettings, PostgresSettings, ShoppingRules, ScenarioRules):
     kafka_broker: str = "kafka:9092"
     kafka_topic_shelf: str = Field("shelf_events", min_length=1)
     kafka_topic_foot: str = Field("foot_traffic", min_length=1)

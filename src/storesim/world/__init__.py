@@ -2,10 +2,13 @@
 
 from storesim.world._catalogue import Catalogue, DayPricing, Discounts, Item, line_total_cents
 from storesim.world._scenarios import (
+    PromotionEffect,
+    PromotionWindow,
     ScenarioBook,
     ScenariosFileError,
     ScenarioSpec,
     TrafficWindow,
+    best_offer,
     parse_scenarios_file,
     read_scenarios_files,
     write_scenarios_file,
@@ -50,6 +53,8 @@ __all__ = [
     "Discounts",
     "Item",
     "OpeningHours",
+    "PromotionEffect",
+    "PromotionWindow",
     "ScenarioBook",
     "ScenarioSpec",
     "ScenariosFileError",
@@ -62,6 +67,7 @@ __all__ = [
     "TimeSlot",
     "TrafficVolume",
     "TrafficWindow",
+    "best_offer",
     "daily_customers",
     "employee_id",
     "expected_customers",
