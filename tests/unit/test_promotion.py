@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 
 from storesim._time import epoch_day, epoch_day_at, local_day
 from storesim.cli import app
@@ -420,3 +421,47 @@ def test_a_store_without_the_promotion_is_byte_identical_and_the_run_determinist
 
     assert before_window(with_it) == before_window(plain)
     assert with_it.records[SHELF_EVENTS] != plain.records[SHELF_EVENTS]
+
+
+@pytest.mark.parametrize("component", ["shelf", "pos", "truth"])
+def test_a_service_stops_with_one_line_on_a_category_its_inventory_lacks(
+    tmp_path: Path, component: str
+) -> None:
+    """The services know their catalogue once they read STORE_PARQUET: the check happens then, and a
+    SettingsError (which the service loops do not retry) names SCENARIO_FILE."""
+    import storesim_dataloader as loader
+    from storesim.services._wiring import open_pricing
+    from storesim.settings import PosSettings, SettingsError, ShelfSettings, TruthSettings
+
+    inventory = loader.read_catalogue()
+    shelf_ids = inventory.column("shelf_id").to_pylist()
+    loader.write_dataset(
+        tmp_path,
+        inventory,
+        loader.weekly_discounts(shelf_ids),
+        loader.daily_discounts(shelf_ids, FIRST, FIRST),
+    )
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps({"scenarios": [promotion("p", {"categories": ["Diary"], "discountPct": 10})]}))
+    kind = {"shelf": ShelfSettings, "pos": PosSettings, "truth": TruthSettings}[component]
+    files = {
+        "store_parquet": tmp_path / loader.INVENTORY_PARQUET,
+        "discount_parquet_path": tmp_path / loader.WEEKLY_DISCOUNTS_PARQUET,
+    }
+    settings = kind(scenario_file=path, **files)
+    log = structlog.get_logger()
+    with pytest.raises(
+        SettingsError, match=r"^invalid setting SCENARIO_FILE: scenario 'p': promotion\.categories"
+    ):
+        open_pricing(settings, log)
+    good = kind(**files)
+    assert open_pricing(good, log) is not None
+
+
+def test_the_readme_example_is_a_valid_scenarios_file_for_the_catalogue() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    start = readme.index('{"scenarios": [\n    {"name": "black-friday"')
+    example = readme[start : readme.index("]}", start) + 2]
+    scenarios = ScenarioBook(parse_scenarios_file(example, "README.md"))
+    scenarios.check_catalogue(dataset().catalogue)
+    assert any(s.effects.promotion is not None for s in scenarios.scenarios)
