@@ -70,8 +70,8 @@ def write(path: Path, *scenarios: dict[str, Any]) -> Path:
             "pattern",
         ),
         (
-            {"name": "a", "daily": {"from": "10:00", "to": "11:00"}, "effects": {"promotion": {}}},
-            "effect promotion is not implemented yet",
+            {"name": "a", "daily": {"from": "10:00", "to": "11:00"}, "effects": {"registerOutage": {}}},
+            "effect registerOutage is not implemented yet",
         ),
         ({"name": "a", "daily": {"from": "10:00", "to": "11:00"}, "effects": {}}, "at least one effect"),
     ],

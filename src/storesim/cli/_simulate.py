@@ -15,7 +15,7 @@ import typer
 from storesim.cli._errors import UsageError
 
 if TYPE_CHECKING:
-    from storesim.world import ScenarioBook, StoreCatalogue
+    from storesim.world import Catalogue, ScenarioBook, StoreCatalogue
 
 __all__ = ["simulate_command"]
 
@@ -51,6 +51,16 @@ def _scenarios(from_env: ScenarioBook, files: list[Path]) -> ScenarioBook:
 
     try:
         return ScenarioBook([*from_env.scenarios, *read_scenarios_files(files).scenarios])
+    except ScenariosFileError as exc:
+        raise UsageError(f"--scenario: {exc}") from None
+
+
+def _check_promotions(scenarios: ScenarioBook, catalogue: Catalogue) -> None:
+    """The promotions' items and categories against the data set's catalogue (known only once it is read)."""
+    from storesim.world import ScenariosFileError
+
+    try:
+        scenarios.check_catalogue(catalogue)
     except ScenariosFileError as exc:
         raise UsageError(f"--scenario: {exc}") from None
 
@@ -228,6 +238,7 @@ def simulate_command(
     broker = _broker(out, kafka)
     last_day = first_day + timedelta(days=day_count - 1)
     dataset = load_dataset(data) if data is not None else build_dataset(first_day, last_day)
+    _check_promotions(plan.scenarios, dataset.catalogue)
     if broker is not None:
         from storesim.cli._simulate_kafka import simulate_into_kafka
 

@@ -20,9 +20,11 @@ from storesim.world import (
     Catalogue,
     DayPricing,
     Effects,
+    PromotionEffect,
     ScenarioBook,
     ShrinkEffect,
     Store,
+    best_offer,
     line_total_cents,
     store_code,
 )
@@ -72,12 +74,14 @@ class PosEngine:
         stores: Callable[[int], Store] | None = None,
         on_shrink: ShrinkSink | None = None,
     ) -> None:
-        """``seed``, ``scenarios`` and ``stores`` (a store by number, for its timezone): the shrink effect's
-        draws and windows. ``on_shrink``: told of each checkout's stolen units (for the answer key)."""
+        """``seed``, ``scenarios`` and ``stores`` (a store by number, for its timezone): the promotions'
+        windows and the shrink effect's draws and windows. ``on_shrink``: told of each checkout's stolen
+        units (for the answer key)."""
         self._seed = seed
+        self._promotions = ScenarioBook(s for s in scenarios.scenarios if s.effects.promotion is not None)
         self._shrinks = ScenarioBook(s for s in scenarios.scenarios if s.effects.shrink is not None)
-        if self._shrinks and stores is None:
-            raise ValueError("a shrink scenario needs the stores (their timezones)")
+        if (self._promotions or self._shrinks) and stores is None:
+            raise ValueError("a promotion or shrink scenario needs the stores (their timezones)")
         self._stores = stores
         self._on_shrink = on_shrink
         self._items = catalogue.by_id
@@ -181,6 +185,7 @@ class PosEngine:
         if not windows:
             return receipt
         pricing = self._pricing(day_date(key.day))
+        promotions = self._promotions_at(key.store, ts)
         paid = dict(receipt)
         units = cents = 0
         for window in windows:
@@ -190,8 +195,8 @@ class PosEngine:
                 if stolen:
                     paid[item_id] -= stolen
                     units += stolen
-                    price = self._items[item_id].price_cents
-                    cents += line_total_cents(stolen, price, pricing.discount_pct.get(item_id, 0))
+                    price = self._items[item_id].price_cents  # what they would have paid, on offer or not
+                    cents += line_total_cents(stolen, price, self._discount(item_id, pricing, promotions))
         if units and self._on_shrink is not None:
             self._on_shrink(ts, units, cents)
         return [(item_id, paid[item_id]) for item_id, _ in receipt if paid[item_id]]
@@ -208,10 +213,12 @@ class PosEngine:
         key = decode_customer_id(cart.customer_id)
         # The discounts in force on the visit's (local) day.
         pricing = self._pricing(day_date(key.day))
+        # A promotion acting at the checkout instant: the register prices a line when it scans it.
+        promotions = self._promotions_at(key.store, ts)
         items = []
         for item_id, quantity in receipt:
             price = self._items[item_id].price_cents
-            pct = pricing.discount_pct.get(item_id, 0)
+            pct = self._discount(item_id, pricing, promotions)
             items.append(
                 {
                     "item_id": item_id,
@@ -234,3 +241,16 @@ class PosEngine:
                 "store_id": store_code(key.store),
             },
         )
+
+    def _promotions_at(self, number: int, ts: int) -> list[PromotionEffect]:
+        if not self._promotions:
+            return []
+        assert self._stores is not None
+        return self._promotions.promotions_at(number, self._stores(number).timezone, ts)
+
+    def _discount(self, item_id: str, pricing: DayPricing, promotions: list[PromotionEffect]) -> int:
+        """A line's discount in percent: the day's, or a promotion's where that is larger."""
+        pct = pricing.discount_pct.get(item_id, 0)
+        if promotions and (offer := best_offer(promotions, self._items[item_id])) is not None:
+            pct = max(pct, offer[0])
+        return pct

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from datetime import date
 
 from storesim._keys import keyed_rng
 from storesim._time import local_day
 from storesim.engines.foot_traffic import Session
 from storesim.events._topics import SHELF_EVENTS, Emitted
-from storesim.world import DayPricing, Effects, EffectWindow, ScenarioBook, SensorFaultsEffect
+from storesim.world import (
+    DayPricing,
+    Effects,
+    EffectWindow,
+    PromotionWindow,
+    ScenarioBook,
+    SensorFaultsEffect,
+    best_offer,
+)
 
 __all__ = ["MAX_ACTIONS", "MIN_ACTIONS", "ShelfEngine"]
 
@@ -44,6 +53,10 @@ class ShelfEngine:
         self.scenarios = scenarios
         self._faulty = any(s.effects.sensor_faults is not None for s in scenarios.scenarios)
         self._on_fault = on_fault
+        self._promoting = any(s.effects.promotion is not None for s in scenarios.scenarios)
+        self._windows: dict[tuple[int, int, str], list[PromotionWindow]] = {}  # by store-day
+        # A day's pricing under the promotions acting together, by (day, their names): (the day's, it).
+        self._promoted: dict[tuple[date, tuple[str, ...]], tuple[DayPricing, DayPricing]] = {}
 
     def actions(self, session: Session, pricing: DayPricing) -> list[Emitted]:
         key = session.key
@@ -58,6 +71,7 @@ class ShelfEngine:
         declared = session.store.putback_prob  # a Store resource's, before PUTBACK_PROB
         putback_prob = self.putback_prob if declared is None else declared
         out: list[Emitted] = []
+        promotions = self._promotions(session, first, last) if self._promoting else None
         for ts in times:
             if held and rng.random() < putback_prob:
                 item_id = list(held)[int(rng.random() * len(held))]
@@ -67,7 +81,7 @@ class ShelfEngine:
                     del held[item_id]
                 kind, sign, weight = "putback", 1.0, weights[item_id]
             else:
-                item = pricing.pick(rng)
+                item = (self._pricing_at(pricing, promotions, ts) if promotions else pricing).pick(rng)
                 item_id, weight = item.shelf_id, item.weight
                 quantity = _PICKUP_QUANTITIES[int(rng.random() * len(_PICKUP_QUANTITIES))]
                 held[item_id] = held.get(item_id, 0) + quantity
@@ -161,3 +175,31 @@ class ShelfEngine:
             weight=None, quantity=None, delta_weight=round(sign * item.weight, 3), timestamp=ts * 1000
         )
         return Emitted(ts, SHELF_EVENTS, action.key, record)
+
+    # -- promotions: a pick inside a promotion's window draws from the promoted weights --------------------
+    def _promotions(self, session: Session, first: int, last: int) -> list[PromotionWindow]:
+        """The promotion windows of the session's store-day that overlap its actions' span [first, last]."""
+        key = session.key
+        timezone = session.store.timezone  # in the key: a Store resource may move the store to another
+        windows = self._windows.get((key.store, key.day, timezone))
+        if windows is None:
+            if len(self._windows) >= 1024:  # the store-days gone by are not asked again
+                self._windows.clear()
+            day = local_day(key.day, timezone)
+            windows = self._windows[key.store, key.day, timezone] = self.scenarios.promotions(key.store, day)
+        return [w for w in windows if w.start <= last and first < w.end] if windows else windows
+
+    def _pricing_at(self, pricing: DayPricing, promotions: list[PromotionWindow], ts: int) -> DayPricing:
+        """The pricing a pick at ``ts`` draws from: the day's, or the day's under the promotions acting then
+        (DayPricing.promoted: the same single draw, from other weights)."""
+        acting = [w for w in promotions if w.start <= ts < w.end]
+        if not acting:
+            return pricing
+        key = (pricing.day, tuple(w.scenario for w in acting))
+        cached = self._promoted.get(key)
+        if cached is None or cached[0] is not pricing:
+            if len(self._promoted) >= 64:  # a long streamed run: the days gone by are not asked again
+                self._promoted.clear()
+            effects = [w.effect for w in acting]
+            cached = self._promoted[key] = (pricing, pricing.promoted(lambda item: best_offer(effects, item)))
+        return cached[1]

@@ -19,11 +19,13 @@ from storesim.settings import (
     PosSettings,
     ReplicaSettings,
     ServiceSettings,
+    SettingsError,
     ShelfSettings,
     StatefulSettings,
     TruthSettings,
 )
 from storesim.streaming import ClockState, PricingSource, RedisClock, RegistryUnavailableError
+from storesim.world import ScenariosFileError
 
 __all__ = [
     "add_pings",
@@ -105,9 +107,12 @@ def run_seed(settings: ServiceSettings, state: ClockState) -> int:
 def open_pricing(
     settings: ShelfSettings | PosSettings | TruthSettings, log: structlog.stdlib.BoundLogger
 ) -> PricingSource | None:
-    """The inventory and weekly discounts from the parquet files; None (logged) while they are unreadable."""
+    """The inventory and weekly discounts from the parquet files; None (logged) while they are unreadable.
+
+    SettingsError (one line naming SCENARIO_FILE) when a promotion names an item or a category that the
+    inventory lacks: the first moment the service knows its catalogue, and a mistake no retry mends."""
     try:
-        return PricingSource(
+        source = PricingSource(
             settings.store_parquet,
             settings.discount_parquet_path,
             settings.pg_dsn,
@@ -116,6 +121,11 @@ def open_pricing(
     except OSError as exc:
         log.warning("inventory not readable", error=str(exc))
         return None
+    try:
+        settings.scenarios.check_catalogue(source.catalogue)
+    except ScenariosFileError as exc:
+        raise SettingsError(f"invalid setting SCENARIO_FILE: {exc}") from None
+    return source
 
 
 def consume_into(

@@ -53,7 +53,7 @@ from storesim.services._wiring import (
     transactional_id,
 )
 from storesim.services.shelf import SHELF_STAGE
-from storesim.settings import PosSettings
+from storesim.settings import PosSettings, SettingsError
 from storesim.streaming import (
     Checkpoint,
     CommitFailedError,
@@ -142,7 +142,7 @@ class _Pos:
         self.parts = 0
         self.pricing: PricingSource | None = None
         self.customers: Customers | None = None  # once the run's seed is known
-        # The stores' timezones, for the windows of the shrink and duplicates scenarios.
+        # The stores' timezones, for the windows of the promotion, shrink and duplicates scenarios.
         self.live_stores = LiveStores(settings, runtime.log)
         self.duplicates = Duplicates(0, ScenarioBook(), "pos", self.live_stores.__getitem__)
         self.restoring = False
@@ -433,7 +433,7 @@ class _Pos:
                 if not self.prepare():
                     self.runtime.wait(1.0)
                     continue
-            except FencedError:
+            except (FencedError, SettingsError):  # SettingsError: a promotion the inventory cannot have
                 raise
             except Exception as exc:  # registry, Redis or Kafka away: not ready, try again
                 self.log.warning("waiting for dependencies", error=str(exc))

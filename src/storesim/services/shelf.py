@@ -42,7 +42,7 @@ from storesim.services._wiring import (
     run_seed,
 )
 from storesim.services.foot_traffic import FOOT_STAGE
-from storesim.settings import ShelfSettings
+from storesim.settings import SettingsError, ShelfSettings
 from storesim.streaming import (
     Customers,
     DeadLetters,
@@ -360,6 +360,8 @@ class _Shelf:
                 if not self.prepare():
                     self.runtime.wait(0.5)
                     continue
+            except SettingsError:  # a promotion the inventory cannot have: no retry mends it
+                raise
             except Exception as exc:  # registry or Redis away: not ready, try again
                 self.log.warning("waiting for dependencies", error=str(exc))
                 self.runtime.wait(1.0)

@@ -311,6 +311,8 @@ class _Truth:
             except FencedError as exc:
                 self.log.error("stopping", error=str(exc))
                 return 1
+            except SettingsError:  # a promotion the inventory cannot have: no retry mends it
+                raise
             except CommitFailedError as exc:
                 self.log.warning("step not committed; rewinding", error=str(exc))
                 self.rewind_pending = True

@@ -7,7 +7,7 @@ the same in every consumer that recomputes it.
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from itertools import accumulate
@@ -72,4 +72,28 @@ class DayPricing:
         )
 
     def pick(self, rng: random.Random) -> Item:
+        """One draw of ``rng`` (one random number, whatever the weights: see promoted())."""
         return self._items[weighted_index(self._cumulative, rng)]
+
+    def promoted(self, offer: Callable[[Item], tuple[int, float] | None]) -> DayPricing:
+        """This day's pricing with promotions: an item with an offer (discount %, display boost) has the
+        larger of the day's discount and the offer's, and the pick weight visibility × (1 + that
+        discount) × boost; every other item keeps its discount and weight. A pick from it draws exactly
+        as many random numbers as one from ``self``, so the draws after it do not shift."""
+        out = object.__new__(DayPricing)
+        out.day, out._items = self.day, self._items
+        pct = dict(self.discount_pct)
+        boost: dict[str, float] = {}
+        for item in self._items:
+            offered = offer(item)
+            if offered is not None:
+                pct[item.shelf_id] = max(pct.get(item.shelf_id, 0), offered[0])
+                boost[item.shelf_id] = offered[1]
+        out.discount_pct = pct
+        out._cumulative = list(
+            accumulate(
+                item.visibility * (1 + pct.get(item.shelf_id, 0) / 100) * boost.get(item.shelf_id, 1.0)
+                for item in self._items
+            )
+        )
+        return out

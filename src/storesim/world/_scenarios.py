@@ -6,15 +6,16 @@ when naive) or a daily one in each store's local time (from, to: HH:MM) — and 
 strict like StoreSpec's, so that the Scenario resource generated from it later accepts exactly what the
 simulators run.
 
-Effects so far: ``traffic`` (a multiplier of the arrivals in the window, or ``closed``: none). The others
-the design names (promotions, outages, duplicates, sensor faults, shrink) are refused by name until they
-exist, rather than silently ignored.
+Effects so far: ``traffic`` (a multiplier of the arrivals in the window, or ``closed``: none) and
+``promotion`` (items or categories at a discount, optionally displayed more prominently). The others the
+design names (outages, duplicates, sensor faults, shrink) are refused by name until they exist, rather
+than silently ignored.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,7 @@ from typing import Annotated, Generic, Literal, Self, TypeVar
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from storesim._time import LocalDay, epoch_day_at, local_day
+from storesim.world._catalogue import Catalogue, Item
 from storesim.world._store_specs import STORE_ID_PATTERN, _Spec
 
 __all__ = [
@@ -30,6 +32,8 @@ __all__ = [
     "DuplicatesEffect",
     "EffectWindow",
     "Effects",
+    "PromotionEffect",
+    "PromotionWindow",
     "ScenarioBook",
     "ScenarioSpec",
     "ScenariosFileError",
@@ -38,6 +42,7 @@ __all__ = [
     "TrafficEffect",
     "TrafficWindow",
     "UplinkOutageEffect",
+    "best_offer",
     "parse_scenarios_file",
     "read_scenarios_files",
     "write_scenarios_file",
@@ -171,12 +176,60 @@ class UplinkOutageEffect(_Spec):
     its end, with their own event timestamps (late, and out of order against the other stores)."""
 
 
+_Name = Annotated[str, Field(min_length=1)]
+
+
+class PromotionEffect(_Spec):
+    """Items on offer in the window: ``items`` (shelf ids) plus every item of ``categories``. At the
+    register a promoted line is priced at the larger of ``discountPct`` and the day's discount; on the
+    shelf a promoted item's pick weight is visibility × (1 + that discount) × ``displayBoost`` (an end-cap
+    display: more customers reach for it, whatever the price).
+
+    The names are checked against the run's catalogue when the run has one (ScenarioBook.check_catalogue):
+    the catalogue is a data file the services read after their settings, so a file cannot be checked
+    against it when it is parsed."""
+
+    items: list[_Name] | None = Field(None, min_length=1, description="Shelf ids on offer (A01).")
+    categories: list[_Name] | None = Field(
+        None, min_length=1, description="Catalogue categories on offer, every item of each (Dairy & Eggs)."
+    )
+    discount_pct: Annotated[int, Field(ge=1, le=90)] = Field(
+        description="The discount in whole percent; an item keeps its day's discount where that is larger."
+    )
+    display_boost: Annotated[float, Field(ge=1, le=100)] = Field(
+        1.0, description="Multiplies the promoted items' pick weight on the shelf (1: the discount alone)."
+    )
+
+    @model_validator(mode="after")
+    def _some(self) -> Self:
+        if not (self.items or self.categories):
+            raise ValueError("promotion needs items or categories")
+        return self
+
+    def covers(self, item: Item) -> bool:
+        return bool(
+            (self.items and item.shelf_id in self.items)
+            or (self.categories and item.category in self.categories)
+        )
+
+
+def best_offer(promotions: Sequence[PromotionEffect], item: Item) -> tuple[int, float] | None:
+    """(discount %, display boost) of ``item`` under the promotions acting together; None if none covers it.
+    Promotions do not stack: the largest discount and the largest boost apply (two offers on one item are
+    two signs on the shelf, not a price cut twice)."""
+    covering = [p for p in promotions if p.covers(item)]
+    if not covering:
+        return None
+    return max(p.discount_pct for p in covering), max(p.display_boost for p in covering)
+
+
 # Effects the design names that are not built yet: refused by name rather than as unknown fields.
-_PLANNED = frozenset({"promotion", "registerOutage"})
+_PLANNED = frozenset({"registerOutage"})
 
 
 class Effects(_Spec):
     traffic: TrafficEffect | None = Field(None, description="More, fewer or no arrivals.")
+    promotion: PromotionEffect | None = Field(None, description="Items at a discount, maybe on display.")
     duplicates: DuplicatesEffect | None = Field(None, description="Messages sent twice.")
     shrink: ShrinkEffect | None = Field(None, description="Items leaving unpaid.")
     sensor_faults: SensorFaultsEffect | None = Field(None, description="Noisy, missed, phantom weights.")
@@ -258,6 +311,10 @@ class TrafficWindow:
     factor: float
 
 
+PromotionWindow = EffectWindow[PromotionEffect]
+"""A promotion's part in one store-day."""
+
+
 class ScenarioBook:
     """The run's scenarios, as the engines ask about them: by store and day, or by instant."""
 
@@ -337,6 +394,36 @@ class ScenarioBook:
                     names.append(scenario.name)
         return sorted(names)
 
+    def promotions(self, number: int, day: LocalDay) -> list[PromotionWindow]:
+        """The promotions on store ``number``'s local day, in declaration order."""
+        return self.windows(number, day, _promotion)
+
+    def promotions_at(self, number: int, timezone: str, instant: int) -> list[PromotionEffect]:
+        """The promotions acting on store ``number`` (in ``timezone``) at ``instant``."""
+        if not any(s.effects.promotion is not None and s.applies_to(number) for s in self.scenarios):
+            return []  # the common case, asked at every checkout: no local day to compute
+        return [w.effect for w in self.acting(number, timezone, instant, _promotion)]
+
+    def check_catalogue(self, catalogue: Catalogue) -> None:
+        """Every promoted item and category exists in ``catalogue``: a misspelt name would otherwise
+        promote nothing, silently. One line naming the scenario and the name (ScenariosFileError)."""
+        categories = sorted({item.category for item in catalogue.items})
+        for scenario in self.scenarios:
+            effect = scenario.effects.promotion
+            if effect is None:
+                continue
+            for shelf_id in effect.items or ():
+                if shelf_id not in catalogue.by_id:
+                    raise ScenariosFileError(
+                        f"scenario {scenario.name!r}: promotion.items: {shelf_id!r} is not in the catalogue"
+                    )
+            for category in effect.categories or ():
+                if category not in categories:
+                    raise ScenariosFileError(
+                        f"scenario {scenario.name!r}: promotion.categories: {category!r} is not a category "
+                        f"of the catalogue ({', '.join(categories)})"
+                    )
+
 
 def parse_scenarios_file(raw: bytes | str, path: Path | str) -> list[ScenarioSpec]:
     try:
@@ -364,3 +451,7 @@ def write_scenarios_file(specs: Iterable[ScenarioSpec]) -> str:
     """The file form of ``specs``, unset fields left out."""
     body = {"scenarios": [s.model_dump(by_alias=True, exclude_none=True) for s in specs]}
     return json.dumps(body, indent=2, sort_keys=True) + "\n"
+
+
+def _promotion(effects: Effects) -> PromotionEffect | None:
+    return effects.promotion
