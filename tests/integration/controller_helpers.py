@@ -43,6 +43,7 @@ __all__ = [
     "controller_rules",
     "create_namespace",
     "create_store",
+    "install_crd",
     "install_store_crd",
     "kubeconfig_for_token",
     "lease",
@@ -109,27 +110,32 @@ def _serves_stores(custom: client.CustomObjectsApi, namespace: str) -> bool:
     return True
 
 
-def install_store_crd(admin: client.ApiClient, namespace: str) -> client.CustomObjectsApi:
-    """The Store CRD as chart/crds has it (storesim.operator.store_crd), created or replaced, Established and
-    serving Stores in `namespace`; left in place (other tests share it)."""
+def install_crd(admin: client.ApiClient, body: dict[str, Any], serves: Callable[[], bool]) -> None:
+    """CRD ``body`` (as chart/crds has it) created, or replaced when it differs, Established and
+    serving (``serves``: a Strict dry run of a full object passes); left in place (other tests share it)."""
     extensions = client.ApiextensionsV1Api(admin)
-    body = store_crd()
+    name = body["metadata"]["name"]
     try:
         extensions.create_custom_resource_definition(body)
     except ApiException as error:
         if error.status != 409:
             raise
-        answer = extensions.read_custom_resource_definition(CRD_NAME, _preload_content=False)
+        answer = extensions.read_custom_resource_definition(name, _preload_content=False)
         current = json.loads(answer.data)
-        # Replaced only when it differs: a replacement makes the server rebuild the Stores' handler, which
-        # another test using the CRD at the same moment would see as a short 404.
+        # Replaced only when it differs: a replacement makes the server rebuild the resource's handler,
+        # which another test using the CRD at the same moment would see as a short 404.
         if any(current["spec"].get(key) != value for key, value in body["spec"].items()):
             body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-            extensions.replace_custom_resource_definition(CRD_NAME, body)
-    established = wait_until(lambda: crd_established(extensions), None, 60, interval=0.2)
-    assert established, f"{CRD_NAME} not Established"
+            extensions.replace_custom_resource_definition(name, body)
+    established = wait_until(lambda: crd_established(extensions, name), None, 60, interval=0.2)
+    assert established, f"{name} not Established"
+    assert wait_until(serves, None, 60, interval=0.2), f"{name} not served with the generated schema"
+
+
+def install_store_crd(admin: client.ApiClient, namespace: str) -> client.CustomObjectsApi:
+    """The Store CRD (storesim.operator.store_crd), installed, serving Stores in `namespace`."""
     custom = client.CustomObjectsApi(admin)
-    assert wait_until(lambda: _serves_stores(custom, namespace), None, 60, interval=0.2), "Stores not served"
+    install_crd(admin, store_crd(), lambda: _serves_stores(custom, namespace))
     return custom
 
 

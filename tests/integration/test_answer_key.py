@@ -110,8 +110,8 @@ def test_a_streamed_run_with_scenarios_is_the_embedded_run_with_them(
     stack: dict[str, str], dataset: Path, tmp_path: Path
 ) -> None:
     """SCENARIO_FILE for the services, --scenario for simulate: the same events byte for byte (copies,
-    shrink, sensor faults and a promotion included), and the same answer key, which names the scenarios in the hours
-    they act and is what a deduplicating pipeline finds in the chain's topics."""
+    shrink, sensor faults and a promotion included), and the same answer key, which names the scenarios in
+    the hours they act and is what a deduplicating pipeline finds in the chain's topics."""
     path = tmp_path / "scenarios.json"
     path.write_text(
         write_scenarios_file(ScenarioBook(parse_scenarios_file(json.dumps(SCENARIOS), "s")).scenarios)

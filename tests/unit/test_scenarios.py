@@ -53,6 +53,11 @@ def write(path: Path, *scenarios: dict[str, Any]) -> Path:
             "window.start: not an ISO 8601 instant",
         ),
         (
+            # fromisoformat takes a week date; the pattern the Scenario resource shares does not.
+            traffic("a", {"closed": True}, window={"start": "2025-W13-5", "end": "2025-03-29"}),
+            "window.start: not an ISO 8601 instant",
+        ),
+        (
             traffic(
                 "a",
                 {"closed": True},

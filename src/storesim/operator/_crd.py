@@ -15,19 +15,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from storesim.operator._structural import structural
 from storesim.world import OpeningHours, StoreSpec, timezones
 
-__all__ = ["GROUP", "KIND", "PLURAL", "PRINTER_COLUMNS", "VERSION", "spec_schema", "store_crd"]
+__all__ = [
+    "GROUP",
+    "KIND",
+    "PLURAL",
+    "PRINTER_COLUMNS",
+    "VERSION",
+    "condition_schema",
+    "custom_resource_definition",
+    "spec_schema",
+    "store_crd",
+]
 
 GROUP = "storesim.io"
 VERSION = "v1alpha1"
 KIND = "Store"
 PLURAL = "stores"
-# Keywords that mean the same in JSON schema and in a CRD's OpenAPI v3 subset, copied as they are.
-_KEPT = ("type", "description", "pattern", "minimum", "maximum", "minLength", "maxLength", "enum", "format")
-# Keywords of pydantic's schema that a structural schema does without: additionalProperties: false is not
-# allowed beside properties (unknown fields are pruned, or rejected under Strict field validation).
-_DROPPED = ("title", "default", "additionalProperties")
 
 PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
     {"name": "Store", "type": "string", "jsonPath": ".spec.storeId"},
@@ -40,41 +46,9 @@ PRINTER_COLUMNS: tuple[dict[str, Any], ...] = (
 )
 
 
-def _structural(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
-    """`schema` (a node of pydantic's JSON schema) as a structural schema node. An unexpected keyword is an
-    error, so a constraint added to StoreSpec later is either translated here or noticed, never lost."""
-    if "$ref" in schema:
-        target = defs[schema["$ref"].removeprefix("#/$defs/")]
-        return _structural({**target, **{k: v for k, v in schema.items() if k != "$ref"}}, defs)
-    if "anyOf" in schema:
-        branches = [branch for branch in schema["anyOf"] if branch != {"type": "null"}]
-        if len(branches) != 1:
-            raise ValueError(f"cannot express {schema['anyOf']} in a structural schema")
-        rest = {k: v for k, v in schema.items() if k != "anyOf"}
-        # The field's own description wins over the referenced model's.
-        return _structural({**branches[0], **rest}, defs)
-    node: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in _KEPT:
-            node[key] = value
-        elif key == "properties":
-            node[key] = {name: _structural(sub, defs) for name, sub in value.items()}
-        elif key == "required":
-            node[key] = list(value)
-        elif key in ("exclusiveMinimum", "exclusiveMaximum"):
-            # A bound in JSON schema, a flag beside minimum/maximum in OpenAPI 3.0.
-            node["minimum" if key == "exclusiveMinimum" else "maximum"] = value
-            node[key] = True
-        elif key not in _DROPPED and key != "$defs":
-            raise ValueError(f"no structural-schema translation for {key!r} in {schema}")
-    return node
-
-
 def spec_schema() -> dict[str, Any]:
     """StoreSpec's structural schema, with what its validators check written as enum and CEL."""
-    source = StoreSpec.model_json_schema(by_alias=True)
-    schema = _structural(source, source.get("$defs", {}))
-    schema["description"] = StoreSpec.__doc__
+    schema = structural(StoreSpec)
     fields = schema["properties"]
     fields["timezone"]["enum"] = list(timezones())
     fields["storeId"]["x-kubernetes-validations"] = [
@@ -89,9 +63,9 @@ def spec_schema() -> dict[str, Any]:
     return schema
 
 
-def _status_schema() -> dict[str, Any]:
-    """What the controller reports: metav1.Condition's shape, and today's figures for the printer columns."""
-    condition = {
+def condition_schema() -> dict[str, Any]:
+    """metav1.Condition's shape, as Store and Scenario status report it."""
+    return {
         "type": "object",
         "description": "metav1.Condition: one aspect of the Store's state.",
         "required": ["type", "status", "lastTransitionTime", "reason", "message"],
@@ -117,6 +91,10 @@ def _status_schema() -> dict[str, Any]:
             "message": {"type": "string", "maxLength": 32768, "description": "Human-readable detail."},
         },
     }
+
+
+def _status_schema() -> dict[str, Any]:
+    """What the controller reports: conditions, and today's figures for the printer columns."""
     return {
         "type": "object",
         "description": "What the controller last observed of the Store.",
@@ -129,7 +107,7 @@ def _status_schema() -> dict[str, Any]:
             "conditions": {
                 "type": "array",
                 "description": "Standard conditions (Ready).",
-                "items": condition,
+                "items": condition_schema(),
                 "x-kubernetes-list-type": "map",
                 "x-kubernetes-list-map-keys": ["type"],
             },
@@ -144,23 +122,40 @@ def _status_schema() -> dict[str, Any]:
     }
 
 
-def store_crd() -> dict[str, Any]:
-    """The CustomResourceDefinition of Store, as the API server takes it."""
+def custom_resource_definition(
+    names: dict[str, Any],
+    columns: tuple[dict[str, Any], ...],
+    description: str,
+    spec: dict[str, Any],
+    status: dict[str, Any],
+    rules: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """A namespaced CRD of group storesim.io at VERSION, with a status subresource; ``rules`` are CEL
+    rules on the whole object (the only place that can see metadata.name)."""
+    root: dict[str, Any] = {
+        "type": "object",
+        "description": description,
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec,
+            "status": status,
+        },
+    }
+    if rules:
+        root["x-kubernetes-validations"] = rules
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"{PLURAL}.{GROUP}", "labels": {"app.kubernetes.io/part-of": "storesim"}},
+        "metadata": {
+            "name": f"{names['plural']}.{GROUP}",
+            "labels": {"app.kubernetes.io/part-of": "storesim"},
+        },
         "spec": {
             "group": GROUP,
-            "names": {
-                "plural": PLURAL,
-                "singular": "store",
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                # `st` is free among the built-ins, but short; `sst` is unlikely to clash with anyone's.
-                "shortNames": ["sst"],
-                "categories": ["storesim"],
-            },
+            "names": names,
             "scope": "Namespaced",
             "versions": [
                 {
@@ -168,22 +163,29 @@ def store_crd() -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": [dict(column) for column in PRINTER_COLUMNS],
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": "A store of the simulation, as its spec declares it.",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec_schema(),
-                                "status": _status_schema(),
-                            },
-                        }
-                    },
+                    "additionalPrinterColumns": [dict(column) for column in columns],
+                    "schema": {"openAPIV3Schema": root},
                 }
             ],
         },
     }
+
+
+def store_crd() -> dict[str, Any]:
+    """The CustomResourceDefinition of Store, as the API server takes it."""
+    names = {
+        "plural": PLURAL,
+        "singular": "store",
+        "kind": KIND,
+        "listKind": f"{KIND}List",
+        # `st` is free among the built-ins, but short; `sst` is unlikely to clash with anyone's.
+        "shortNames": ["sst"],
+        "categories": ["storesim"],
+    }
+    return custom_resource_definition(
+        names,
+        PRINTER_COLUMNS,
+        "A store of the simulation, as its spec declares it.",
+        spec_schema(),
+        _status_schema(),
+    )

@@ -15,6 +15,7 @@ than silently ignored.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -49,6 +50,13 @@ __all__ = [
 ]
 
 _CLOCK = r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$"
+# The ISO 8601 shapes an instant may take (a date; a date and time, to the minute, second or microsecond;
+# an optional Z or offset): a pattern the Scenario resource's schema carries too, so the API server and
+# the simulators accept the same text. Python's fromisoformat takes more (week dates, compact forms).
+_INSTANT = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,6})?)?)?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})?$"
+)
 _NAME = r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"  # a Kubernetes object name (DNS label)
 
 
@@ -71,16 +79,27 @@ def _clock_seconds(text: str) -> int:
 class AbsoluteWindow(_Spec):
     """From ``start`` to ``end`` (exclusive), ISO 8601 instants; naive ones are UTC."""
 
-    start: str = Field(description="First instant, ISO 8601 (naive: UTC).")
-    end: str = Field(description="Instant after the last one, ISO 8601 (naive: UTC).")
+    # The pattern is the schema's (the resource's); the validator checks it too, with a readable message.
+    start: str = Field(
+        json_schema_extra={"pattern": _INSTANT, "maxLength": 40},
+        description="First instant, ISO 8601 (naive: UTC).",
+    )
+    end: str = Field(
+        json_schema_extra={"pattern": _INSTANT, "maxLength": 40},
+        description="Instant after the last one, ISO 8601 (naive: UTC).",
+    )
 
     @field_validator("start", "end")
     @classmethod
     def _iso(cls, value: str) -> str:
         try:
+            if len(value) > 40 or not re.match(_INSTANT, value):
+                raise ValueError
             _instant(value)
         except ValueError:
-            raise ValueError(f"not an ISO 8601 instant: {value!r}") from None
+            raise ValueError(
+                f"not an ISO 8601 instant (2025-03-28T10:00, Z or offset optional): {value!r}"
+            ) from None
         return value
 
     @model_validator(mode="after")
@@ -228,6 +247,8 @@ _PLANNED = frozenset({"registerOutage"})
 
 
 class Effects(_Spec):
+    """What happens in the window: one effect or several, acting together."""
+
     traffic: TrafficEffect | None = Field(None, description="More, fewer or no arrivals.")
     promotion: PromotionEffect | None = Field(None, description="Items at a discount, maybe on display.")
     duplicates: DuplicatesEffect | None = Field(None, description="Messages sent twice.")
