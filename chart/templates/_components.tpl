@@ -1,7 +1,8 @@
 {{/*
 What the chart sets for each component beyond its values' env: the variable naming Kafka (the seeds
 differ: KAFKA_BROKER or KAFKA_BOOTSTRAP_SERVERS), its topic variables (variable: key in .Values.topics),
-whether it reads Postgres, the parquet files at /data, and which variable takes the pod's name. replica:
+whether it reads Postgres, the parquet files at /data, and which variable takes the pod's name. scenarios:
+it takes SCENARIO_FILE (settings/_world.py ScenarioRules). replica:
 REPLICA_ID is the pod's name (a transactional producer's id, stable across a restart of the replica);
 state: that and STATE_DIR, on a volume of its own. rulesFrom: the world's rules (settings/_world.py) that
 it follows but other components own (owner: its variables), taken from the owners' env so that they are
@@ -12,11 +13,13 @@ clock: {}
 foot-traffic:
   kafka: KAFKA_BROKER
   topics: {KAFKA_TOPIC: footTraffic, KAFKA_TOPIC_REALISTIC: footTrafficRealistic}
+  scenarios: true
 shelf:
   kafka: KAFKA_BROKER
   topics: {KAFKA_TOPIC_SHELF: shelfEvents, KAFKA_TOPIC_FOOT: footTraffic, REDIS_STREAM: shelfRedisStream}
   postgres: true
   data: true
+  scenarios: true
 redis-kafka-bridge:
   kafka: KAFKA_BROKER
   topics: {KAFKA_TOPIC_SHELF: shelfEvents, REDIS_STREAM: shelfRedisStream}
@@ -27,20 +30,24 @@ pos:
   postgres: true
   data: true
   state: true
+  scenarios: true
 register:
   kafka: KAFKA_BOOTSTRAP_SERVERS
   topics: {KAFKA_TOPIC: posEvents, POS_TOPIC: posTransactions}
   state: true
+  scenarios: true
 ledger:
   kafka: KAFKA_BOOTSTRAP_SERVERS
   topics: {KAFKA_TOPIC: transactions, KAFKA_TOPIC_REFUNDS: refunds, POS_TOPIC: posTransactions}
   state: true
+  scenarios: true
 truth:
   kafka: KAFKA_BROKER
   topics: {TRUTH_TOPIC: truth}
   postgres: true
   data: true
   replica: true
+  scenarios: true
   rulesFrom:
     foot-traffic: [DEFAULT_DAILY_CUSTOMERS, BASE_DAILY_CUSTOMERS, DAILY_CUSTOMERS, DAILY_VARIATION_PCT, DISABLE_DAILY_VARIATION]
     shelf: [PUTBACK_PROB]
@@ -102,6 +109,10 @@ truth:
 {{- include "storesim.envMap" (omit $root.Values.common.env "STORE_IDS") }}
 {{- else }}
 {{- include "storesim.envMap" $root.Values.common.env }}
+{{- end }}
+{{- if and .spec.scenarios (include "storesim.scenarioFile" $root) }}
+- name: SCENARIO_FILE
+  value: {{ include "storesim.scenarioFile" $root | quote }}
 {{- end }}
 {{- include "storesim.envMap" .values.env }}
 {{- include "storesim.rulesFromEnv" . }}
@@ -210,6 +221,10 @@ spec:
         - name: stores
           mountPath: {{ include "storesim.storesMountPath" $root }}
           readOnly: true
+        {{- else if and .spec.scenarios $root.Values.scenarios }}
+        - name: scenarios
+          mountPath: {{ include "storesim.scenariosMountPath" $root }}
+          readOnly: true
         {{- end }}
   volumes:
     - name: tmp
@@ -231,6 +246,11 @@ spec:
       configMap:
         name: {{ include "storesim.storesConfigMap" $root }}
         optional: true
+    {{- else if and .spec.scenarios $root.Values.scenarios }}
+    {{- /* The release's own: a directory too, so that `helm upgrade` reaches a running pod. */}}
+    - name: scenarios
+      configMap:
+        name: {{ include "storesim.scenariosConfigMap" $root }}
     {{- end }}
   {{- with $root.Values.nodeSelector }}
   nodeSelector:

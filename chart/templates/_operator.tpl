@@ -1,10 +1,11 @@
 {{/*
 The Store operator's names, permissions and the simulators' side of it (operator.enabled).
 
-The controller (component "controller") reads the Store resources of the release's namespace, writes them
-into the ConfigMap <fullname>-stores (key stores.json, a stores file) and reports their status; one replica
-leads through the Lease <fullname>-controller. Every simulator mounts that ConfigMap as a directory (not
-subPath: the kubelet then swaps in each new version) and reads STORES_FILE from it.
+The controller (component "controller") reads the Store and Scenario resources of the release's namespace,
+writes them into the ConfigMap <fullname>-stores (keys stores.json and scenarios.json) and reports their
+status; one replica leads through the Lease <fullname>-controller. Every simulator mounts that ConfigMap as
+a directory (not subPath: the kubelet then swaps in each new version) and reads STORES_FILE from it, and
+the ones that take scenarios SCENARIO_FILE.
 */}}
 
 {{- define "storesim.controllerName" -}}
@@ -20,6 +21,27 @@ subPath: the kubelet then swaps in each new version) and reads STORES_FILE from 
 {{- end }}
 
 {{/*
+The scenarios the simulators run. With the operator: the controller's scenarios.json beside stores.json
+(Scenario resources, the values' included). Without: the values' `scenarios`, in a ConfigMap of the
+release mounted at storesim.scenariosMountPath; none, no SCENARIO_FILE.
+*/}}
+{{- define "storesim.scenariosConfigMap" -}}
+{{- include "storesim.componentName" (dict "root" . "component" "scenarios") }}
+{{- end }}
+
+{{- define "storesim.scenariosMountPath" -}}
+/etc/storesim/scenarios
+{{- end }}
+
+{{- define "storesim.scenarioFile" -}}
+{{- if .Values.operator.enabled }}
+{{- printf "%s/scenarios.json" (include "storesim.storesMountPath" .) }}
+{{- else if .Values.scenarios }}
+{{- printf "%s/scenarios.json" (include "storesim.scenariosMountPath" .) }}
+{{- end }}
+{{- end }}
+
+{{/*
 Everything the controller may do, in its own namespace only (a Role), whatever the values: exactly what
 it calls, as src/storesim/operator/_rbac.py lists it (the tests hold this to that list). Creating cannot be
 limited to a name (the name is not known when RBAC decides), so create has a rule of its own.
@@ -30,6 +52,12 @@ limited to a name (the name is not known when RBAC decides), so create has a rul
   verbs: [list, watch]
 - apiGroups: [storesim.io]
   resources: [stores/status]
+  verbs: [patch]
+- apiGroups: [storesim.io]
+  resources: [scenarios]
+  verbs: [list]
+- apiGroups: [storesim.io]
+  resources: [scenarios/status]
   verbs: [patch]
 - apiGroups: [""]
   resources: [configmaps]
@@ -79,6 +107,17 @@ limited to a name (the name is not known when RBAC decides), so create has a rul
 Fails on what values.schema.json cannot say about `stores`: the CRD's CEL rule (opens before closes), and
 two items with one storeId (one Store, one name). Renders nothing.
 */}}
+{{/* Fails on two scenarios of one name (one Scenario, one name in the answer key). Renders nothing. */}}
+{{- define "storesim.checkScenarios" -}}
+{{- $seen := dict }}
+{{- range $i, $scenario := .Values.scenarios }}
+{{- if hasKey $seen $scenario.name }}
+{{- fail (printf "scenarios[%d]: name %s is declared twice" $i $scenario.name) }}
+{{- end }}
+{{- $_ := set $seen $scenario.name true }}
+{{- end }}
+{{- end }}
+
 {{- define "storesim.checkStores" -}}
 {{- $seen := dict }}
 {{- range $i, $store := .Values.stores }}

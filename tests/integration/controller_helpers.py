@@ -26,7 +26,7 @@ from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from prometheus_client.parser import text_string_to_metric_families
 
-from storesim.operator import GROUP, PLURAL, VERSION, store_crd
+from storesim.operator import GROUP, PLURAL, SCENARIO_KIND, SCENARIO_PLURAL, VERSION, scenario_crd, store_crd
 from storesim.operator import controller_rules as operator_rules
 from storesim.settings import ControllerSettings
 from tests.integration.helpers import STORESIM, free_port, stop_process, wait_until
@@ -50,6 +50,7 @@ __all__ = [
     "lease_holder",
     "mint_token",
     "ready_at_generation",
+    "scenario_resource",
     "start_controller",
     "store_resource",
     "wait_for_configmap",
@@ -133,10 +134,54 @@ def install_crd(admin: client.ApiClient, body: dict[str, Any], serves: Callable[
 
 
 def install_store_crd(admin: client.ApiClient, namespace: str) -> client.CustomObjectsApi:
-    """The Store CRD (storesim.operator.store_crd), installed, serving Stores in `namespace`."""
+    """The chart's CRDs installed, serving Stores and Scenarios in `namespace` (the controller lists both):
+    the API for their objects."""
     custom = client.CustomObjectsApi(admin)
     install_crd(admin, store_crd(), lambda: _serves_stores(custom, namespace))
+    install_crd(admin, scenario_crd(), lambda: _serves_scenarios(custom, namespace))
     return custom
+
+
+def scenario_resource(spec: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": SCENARIO_KIND,
+        "metadata": {"name": name or f"sc-{uuid.uuid4().hex[:10]}"},
+        "spec": spec,
+    }
+
+
+# A Scenario with every effect, which a handler serving the generated schema takes.
+FULL_SCENARIO = {
+    "stores": ["STORE-005"],
+    "window": {"start": "2025-03-24", "end": "2025-03-31"},
+    "effects": {
+        "traffic": {"multiplier": 2},
+        "promotion": {"categories": ["Dairy & Eggs"], "discountPct": 30, "displayBoost": 1.5},
+        "duplicates": {"probability": 0.02},
+        "shrink": {"share": 0.01},
+        "sensorFaults": {"noiseGrams": 3},
+        "uplinkOutage": {},
+    },
+}
+
+
+def _serves_scenarios(custom: client.CustomObjectsApi, namespace: str) -> bool:
+    try:
+        custom.create_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            SCENARIO_PLURAL,
+            scenario_resource(FULL_SCENARIO),
+            dry_run="All",
+            field_validation="Strict",
+        )
+    except ApiException as error:
+        if error.status in (400, 404, 422):
+            return False
+        raise
+    return True
 
 
 def store_resource(spec: dict[str, Any], name: str | None = None) -> dict[str, Any]:

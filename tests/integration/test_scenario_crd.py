@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import uuid
 from typing import Any
 
 import pytest
@@ -18,14 +17,17 @@ from pydantic import ValidationError
 
 from storesim.operator import (
     GROUP,
-    SCENARIO_KIND,
     SCENARIO_PLURAL,
     SCENARIO_PRINTER_COLUMNS,
     VERSION,
-    scenario_crd,
 )
 from storesim.world import ScenarioSpec
-from tests.integration.controller_helpers import MERGE_PATCH, create_namespace, install_crd
+from tests.integration.controller_helpers import (
+    MERGE_PATCH,
+    create_namespace,
+    install_store_crd,
+    scenario_resource,
+)
 
 pytestmark = pytest.mark.timeout(45 * 60)
 
@@ -90,13 +92,9 @@ def namespace(admin: client.ApiClient) -> str:
     return create_namespace(admin, "test-scenarios")
 
 
-def _resource(spec: dict[str, Any], name: str | None = None) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": SCENARIO_KIND,
-        "metadata": {"name": name or f"sc-{uuid.uuid4().hex[:10]}"},
-        "spec": spec,
-    }
+@pytest.fixture(scope="module")
+def scenarios(admin: client.ApiClient, namespace: str) -> client.CustomObjectsApi:
+    return install_store_crd(admin, namespace)
 
 
 def _create(custom: client.CustomObjectsApi, namespace: str, resource: dict[str, Any]) -> dict[str, Any]:
@@ -104,31 +102,6 @@ def _create(custom: client.CustomObjectsApi, namespace: str, resource: dict[str,
         GROUP, VERSION, namespace, SCENARIO_PLURAL, resource, field_validation="Strict"
     )
     return created
-
-
-def _serves(custom: client.CustomObjectsApi, namespace: str) -> bool:
-    try:
-        custom.create_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            namespace,
-            SCENARIO_PLURAL,
-            _resource(GOOD[4]),
-            dry_run="All",
-            field_validation="Strict",
-        )
-    except ApiException as error:
-        if error.status in (400, 404, 422):
-            return False
-        raise
-    return True
-
-
-@pytest.fixture(scope="module")
-def scenarios(admin: client.ApiClient, namespace: str) -> client.CustomObjectsApi:
-    custom = client.CustomObjectsApi(admin)
-    install_crd(admin, scenario_crd(), lambda: _serves(custom, namespace))
-    return custom
 
 
 def _model_error(spec: dict[str, Any], name: str = "a") -> str | None:
@@ -154,7 +127,7 @@ def test_what_the_model_accepts_is_stored_as_it_is(
     scenarios: client.CustomObjectsApi, namespace: str, spec: dict[str, Any]
 ) -> None:
     assert _model_error(spec) is None
-    created = _create(scenarios, namespace, _resource(copy.deepcopy(spec)))
+    created = _create(scenarios, namespace, scenario_resource(copy.deepcopy(spec)))
     assert created["spec"] == spec  # nothing pruned, nothing defaulted
 
 
@@ -165,7 +138,7 @@ def test_what_the_model_refuses_the_server_refuses(
     model = _model_error(spec)
     assert model is not None
     assert fragment in model
-    server = _server_error(scenarios, namespace, _resource(spec))
+    server = _server_error(scenarios, namespace, scenario_resource(spec))
     assert server is not None, "the server stored a spec the model refuses"
     assert ("should match" if fragment == "ISO 8601" else fragment) in server
 
@@ -173,14 +146,14 @@ def test_what_the_model_refuses_the_server_refuses(
 def test_an_unknown_field_is_refused(scenarios: client.CustomObjectsApi, namespace: str) -> None:
     spec = {"daily": DAILY, "effects": {"traffic": {"multiplier": 2, "ramp": 3}}}
     assert _model_error(spec) is not None
-    assert "ramp" in (_server_error(scenarios, namespace, _resource(spec)) or "")
+    assert "ramp" in (_server_error(scenarios, namespace, scenario_resource(spec)) or "")
 
 
 @pytest.mark.parametrize("name", ["a.b", "x" * 64])
 def test_the_name_is_a_dns_label(scenarios: client.CustomObjectsApi, namespace: str, name: str) -> None:
     spec = GOOD[1]
     assert _model_error(spec, name) is not None
-    assert "DNS label" in (_server_error(scenarios, namespace, _resource(spec, name)) or "")
+    assert "DNS label" in (_server_error(scenarios, namespace, scenario_resource(spec, name)) or "")
 
 
 def test_a_window_out_of_order_is_the_models_check_alone(
@@ -193,11 +166,11 @@ def test_a_window_out_of_order_is_the_models_check_alone(
         "effects": {"uplinkOutage": {}},
     }
     assert "window.end must be after window.start" in (_model_error(spec) or "")
-    assert _server_error(scenarios, namespace, _resource(spec)) is None
+    assert _server_error(scenarios, namespace, scenario_resource(spec)) is None
 
 
 def test_the_table_has_the_printer_columns(scenarios: client.CustomObjectsApi, namespace: str) -> None:
-    name = _create(scenarios, namespace, _resource(GOOD[0]))["metadata"]["name"]
+    name = _create(scenarios, namespace, scenario_resource(GOOD[0]))["metadata"]["name"]
     status = {"phase": "Active", "activeStores": ["STORE-003"], "observedGeneration": 1}
     scenarios.patch_namespaced_custom_object_status(
         GROUP, VERSION, namespace, SCENARIO_PLURAL, name, {"status": status}, _content_type=MERGE_PATCH

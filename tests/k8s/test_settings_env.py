@@ -77,13 +77,13 @@ EVERY_RULE_CHANGED = {
     "REFUND_PROBABILITY": "0.4",
     "LEDGER_MODE": "standalone",
 }
-# The shelf seed's CSV fallback, which storesim never reads: left at its default. SCENARIO_FILE: the
-# chart does not deploy scenarios yet (they will come as Scenario resources, like the Stores).
-# STORES_FILE is rendered only with operator.enabled
-# (see test_without_the_operator_store_ids_picks_the_stores).
-UNRENDERED = {"STORE_CSV_PATH", "SCENARIO_FILE"}
-# The controller runs in-cluster (no KUBECONFIG) and writes the ConfigMap, not a file (no STORES_FILE).
-CONTROLLER_UNRENDERED = {"KUBECONFIG", "STORES_FILE"}
+# The shelf seed's CSV fallback, which storesim never reads: left at its default. STORES_FILE is rendered
+# only with operator.enabled (see test_without_the_operator_store_ids_picks_the_stores), SCENARIO_FILE
+# with it or with scenarios in the values (test_scenarios.py).
+UNRENDERED = {"STORE_CSV_PATH"}
+# The controller runs in-cluster (no KUBECONFIG) and writes the ConfigMap, not files (no STORES_FILE,
+# no SCENARIO_FILE).
+CONTROLLER_UNRENDERED = {"KUBECONFIG", "STORES_FILE", "SCENARIO_FILE"}
 # What the controller is given: its contract with the chart.
 CONTROLLER_VARIABLES = {
     "NAMESPACE",
@@ -363,7 +363,9 @@ def test_without_the_operator_store_ids_picks_the_stores(
     assert "STORES_FILE" not in env
     assert env["STORE_IDS"] == "4,9"
     offered = set(values["common"]["env"]) | _in_values(values, component) | set(env)
-    assert _variables(MODELS[component]) - UNRENDERED - offered == {"STORES_FILE"}
+    # No scenarios in the values: no SCENARIO_FILE either.
+    scenarios = {"SCENARIO_FILE"} & _variables(MODELS[component])
+    assert _variables(MODELS[component]) - UNRENDERED - offered == {"STORES_FILE", *scenarios}
     assert _load(MODELS[component], env, monkeypatch).store_ids == (4, 9)
 
 

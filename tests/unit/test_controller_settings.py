@@ -35,6 +35,7 @@ def test_the_variables_are_the_charts_contract() -> None:
         "POD_NAME",
         "STORES_CONFIGMAP",
         "STORES_FILE",
+        "SCENARIO_FILE",
         "LEASE_NAME",
         "LEASE_DURATION_SECONDS",
         "RENEW_DEADLINE_SECONDS",

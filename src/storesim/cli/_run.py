@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import typer
 
 __all__ = ["run_app"]
 
 run_app = typer.Typer(help="Run one component as a long-running service.", no_args_is_help=True)
+
+_Settings = TypeVar("_Settings")
+
+
+def _serve(run: Callable[[_Settings], int], settings: _Settings) -> None:
+    """Runs the service; with SCENARIO_FILE, restarts it in place when a new version of the file is there
+    (services/_scenario_file.py)."""
+    from storesim.services._scenario_file import ScenarioFileWatcher
+
+    watcher = ScenarioFileWatcher.start_for(settings)
+    code = run(settings)
+    if watcher is not None:
+        watcher.stop()
+        if watcher.restart_requested and code == 0:
+            watcher.restart()
+    raise typer.Exit(code)
 
 
 @run_app.command("foot-traffic")
@@ -15,7 +34,7 @@ def foot_traffic() -> None:
     from storesim.services.foot_traffic import run_foot_traffic
     from storesim.settings import FootTrafficSettings
 
-    raise typer.Exit(run_foot_traffic(FootTrafficSettings.from_env()))
+    _serve(run_foot_traffic, FootTrafficSettings.from_env())
 
 
 @run_app.command("clock")
@@ -33,7 +52,7 @@ def shelf() -> None:
     from storesim.services.shelf import run_shelf
     from storesim.settings import ShelfSettings
 
-    raise typer.Exit(run_shelf(ShelfSettings.from_env()))
+    _serve(run_shelf, ShelfSettings.from_env())
 
 
 @run_app.command("redis-kafka-bridge")
@@ -51,7 +70,7 @@ def pos() -> None:
     from storesim.services.pos import run_pos
     from storesim.settings import PosSettings
 
-    raise typer.Exit(run_pos(PosSettings.from_env()))
+    _serve(run_pos, PosSettings.from_env())
 
 
 @run_app.command("register")
@@ -60,7 +79,7 @@ def register() -> None:
     from storesim.services.register import run_register
     from storesim.settings import RegisterSettings
 
-    raise typer.Exit(run_register(RegisterSettings.from_env()))
+    _serve(run_register, RegisterSettings.from_env())
 
 
 @run_app.command("ledger")
@@ -69,7 +88,7 @@ def ledger() -> None:
     from storesim.services.ledger import run_ledger
     from storesim.settings import LedgerSettings
 
-    raise typer.Exit(run_ledger(LedgerSettings.from_env()))
+    _serve(run_ledger, LedgerSettings.from_env())
 
 
 @run_app.command("truth")
@@ -78,7 +97,7 @@ def truth() -> None:
     from storesim.services.truth import run_truth
     from storesim.settings import TruthSettings
 
-    raise typer.Exit(run_truth(TruthSettings.from_env()))
+    _serve(run_truth, TruthSettings.from_env())
 
 
 @run_app.command("controller")

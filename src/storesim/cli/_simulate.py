@@ -15,6 +15,7 @@ import typer
 from storesim.cli._errors import UsageError
 
 if TYPE_CHECKING:
+    from storesim.settings import ScenarioRules
     from storesim.world import Catalogue, ScenarioBook, StoreCatalogue
 
 __all__ = ["simulate_command"]
@@ -45,12 +46,16 @@ def _store_numbers(stores: int | None, store_ids: str | None) -> tuple[int, ...]
     return tuple(sorted(numbers))
 
 
-def _scenarios(from_env: ScenarioBook, files: list[Path]) -> ScenarioBook:
-    """SCENARIO_FILE's scenarios (read by the settings) and then the --scenario files'."""
+def _scenarios(from_env: ScenarioRules, files: list[Path]) -> ScenarioBook:
+    """SCENARIO_FILE's scenarios (read by the settings) and then the --scenario files'. A run has no file
+    to wait for: a SCENARIO_FILE that is not there is an error, as a --scenario one is."""
     from storesim.world import ScenarioBook, ScenariosFileError, read_scenarios_files
 
+    if from_env.scenarios_awaited:
+        missing = f"{from_env.scenario_file}: No such file or directory"
+        raise UsageError(f"invalid setting SCENARIO_FILE: {missing}")
     try:
-        return ScenarioBook([*from_env.scenarios, *read_scenarios_files(files).scenarios])
+        return ScenarioBook([*from_env.scenarios.scenarios, *read_scenarios_files(files).scenarios])
     except ScenariosFileError as exc:
         raise UsageError(f"--scenario: {exc}") from None
 
@@ -224,7 +229,7 @@ def simulate_command(
     foot = FootTrafficSettings.from_env()
     plan_seed = seed if seed is not None else foot.seed if foot.seed is not None else secrets.randbelow(2**31)
     plan = SimulationPlan(
-        scenarios=_scenarios(foot.scenarios, scenario or []),
+        scenarios=_scenarios(foot, scenario or []),
         stores=tuple(catalogue.values()),
         start=first_day,
         days=day_count,

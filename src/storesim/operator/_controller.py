@@ -1,11 +1,16 @@
-"""`storesim run controller`: turns the namespace's Store resources into the stores ConfigMap that the
-simulators run, and reports each Store's state and today's figures in its status.
+"""`storesim run controller`: turns the namespace's Store and Scenario resources into the ConfigMap that the
+simulators run (stores.json, scenarios.json), and reports each Store's state and today's figures, and each
+Scenario's phase, in their status.
 
 One thread, one loop, because the order of things is the whole point: elect or renew, then (as leader)
 reconcile and wait for a change with a watch that lasts at most RETRY_PERIOD, so that the next renewal
 is never late by more than one reconcile. The watch starts from the resourceVersion of the list (and of
 each event), so no change between two watches is missed; a 410 Gone (history compacted) relists, and a
 504 (the API server's watch cache lagging the version asked for) watches again from the same version.
+
+Scenarios are listed once per renewal, not watched: they change rarely, a change reaches the simulators
+within RETRY_PERIOD, and a second watch would need a second thread beside the one whose order is the point.
+A change is applied when the listing's resourceVersions differ from the last one's.
 
 Readiness is "the API server answered the last request", leader or not: a follower is a ready spare. An
 unreachable API server makes the controller not ready and keeps it trying; it never exits for that.
@@ -25,12 +30,15 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 from storesim.operator._crd import GROUP, PLURAL, VERSION
 from storesim.operator._kube import ApiException, api_client, is_transient
 from storesim.operator._lease import KubeLease, LeaderElector
-from storesim.operator._outputs import ConfigMapWriter, write_file_atomically
+from storesim.operator._outputs import SCENARIOS_KEY, STORES_KEY, ConfigMapWriter, write_file_atomically
 from storesim.operator._prometheus import NOT_CONFIGURED, FiguresPoller, MetricsState
 from storesim.operator._reconcile import StoreObject, plan
+from storesim.operator._scenario_crd import SCENARIO_PHASES, SCENARIO_PLURAL
+from storesim.operator._scenarios import ScenarioObject, plan_scenarios, scenario_status
 from storesim.operator._status import desired_status, status_patch
 from storesim.services._runtime import ServiceRuntime
 from storesim.settings import ControllerSettings
+from storesim.world import StoreCatalogue
 
 __all__ = ["ControllerMetrics", "StoreController", "run_controller"]
 
@@ -73,8 +81,16 @@ class ControllerMetrics:
         for outcome in ("ok", "error"):
             self.reconciles.labels(outcome)
             self.status_patches.labels(outcome)
+        self.scenarios = Gauge(
+            "storesim_controller_scenarios",
+            "Scenarios in the namespace, by phase (Scheduled, Active, Finished, Invalid).",
+            ["phase"],
+            registry=r,
+        )
         for state in ("ready", "rejected"):
             self.stores.labels(state)
+        for phase in SCENARIO_PHASES:
+            self.scenarios.labels(phase)
 
 
 class StoreController:
@@ -98,6 +114,7 @@ class StoreController:
         self._leading = False
         self._answered: bool | None = None  # None until the first request: not ready
         self._stores: dict[str, dict[str, Any]] | None = None  # name → resource, while leading
+        self._scenarios: dict[str, dict[str, Any]] = {}  # name → resource, as last listed
         self._version = ""
         self._resync_at = 0.0
         self._poller: FiguresPoller | None = None
@@ -151,11 +168,12 @@ class StoreController:
         if time.monotonic() >= self._resync_at:
             self._stores = None
             self._configmap.forget()
+        scenarios_changed = self._list_scenarios()
         if self._stores is None:
             self._relist()
             self._resync_at = time.monotonic() + RESYNC_SECONDS
             self._reconcile()
-        elif self._poller is not None and self._poller.version != self._figures_seen:
+        elif scenarios_changed or (self._poller is not None and self._poller.version != self._figures_seen):
             self._reconcile()
         self._watch()
 
@@ -206,6 +224,23 @@ class StoreController:
         )
         self._stores = {item["metadata"]["name"]: item for item in listing.get("items", [])}
         self._version = str(listing["metadata"]["resourceVersion"])
+
+    def _list_scenarios(self) -> bool:
+        """The namespace's Scenarios; True when any was created, changed (or its status) or deleted."""
+        listing: dict[str, Any] = cast(
+            dict[str, Any],
+            self._custom.list_namespaced_custom_object(
+                GROUP, VERSION, self.settings.namespace, SCENARIO_PLURAL, _request_timeout=self._timeout
+            ),
+        )
+        listed = {item["metadata"]["name"]: item for item in listing.get("items", [])}
+
+        def versions(items: dict[str, dict[str, Any]]) -> dict[str, str]:
+            return {name: str(item["metadata"].get("resourceVersion")) for name, item in items.items()}
+
+        changed = versions(listed) != versions(self._scenarios)
+        self._scenarios = listed
+        return changed
 
     def _events(self, seconds: int) -> Iterator[dict[str, Any]]:
         # The client's watch module is untyped: its events are dicts, custom objects' are dicts too.
@@ -276,28 +311,31 @@ class StoreController:
         return self._poller.state
 
     def _reconcile(self) -> None:
-        """The file of every valid Store into the ConfigMap (and STORES_FILE), then each Store's status."""
+        """The files of every valid Store and Scenario into the ConfigMap (and STORES_FILE, SCENARIO_FILE),
+        then each Store's and Scenario's status."""
         if not self.elector.is_leader or self._stores is None:
             return
         metrics = self._metrics()
         stores = [StoreObject.from_resource(resource) for resource in self._stores.values()]
         decided = plan(stores)
+        scenarios = [ScenarioObject.from_resource(resource) for resource in self._scenarios.values()]
+        scenario_plan = plan_scenarios(scenarios)
         try:
-            if self._configmap.write(decided.text):
+            if self._configmap.write({STORES_KEY: decided.text, SCENARIOS_KEY: scenario_plan.text}):
                 self.metrics.configmap_writes.inc()
-                self.log.info("configmap written", configmap=self._configmap.name, stores=decided.store_ids)
+                self.log.info(
+                    "configmap written",
+                    configmap=self._configmap.name,
+                    stores=decided.store_ids,
+                    scenarios=scenario_plan.names,
+                )
         except ApiException as exc:
             if is_transient(exc):
                 raise
             self.metrics.reconciles.labels("error").inc()
             self.log.error("configmap not written", configmap=self._configmap.name, error=_short(exc))
             return
-        if self.settings.stores_file is not None and write_file_atomically(
-            self.settings.stores_file, decided.text
-        ):
-            self.log.info(
-                "stores file written", path=str(self.settings.stores_file), stores=decided.store_ids
-            )
+        self._write_files(decided.text, decided.store_ids, scenario_plan.text, scenario_plan.names)
         ready = sum(1 for verdict in decided.verdicts.values() if verdict.accepted)
         self.metrics.stores.labels("ready").set(ready)
         self.metrics.stores.labels("rejected").set(len(decided.verdicts) - ready)
@@ -307,11 +345,38 @@ class StoreController:
             verdict = decided.verdicts[store.name]
             wanted = desired_status(store, verdict, metrics, self._configmap.name, now)
             patch = status_patch(store.status, wanted)
-            if patch is not None and not self._patch_status(store.name, patch):
+            if patch is not None and not self._patch_status(PLURAL, store.name, patch):
                 failed = True
+        catalogue = StoreCatalogue.of_specs(v.spec for v in decided.verdicts.values() if v.spec is not None)
+        simulated = {
+            store_id: int(datetime.fromisoformat(figures.last_event_time).timestamp())
+            for store_id, figures in metrics.figures.items()
+            if figures.last_event_time is not None
+        }
+        phases = dict.fromkeys(SCENARIO_PHASES, 0)
+        for scenario in scenarios:
+            wanted = scenario_status(
+                scenario, scenario_plan, catalogue.values(), simulated, self._configmap.name, now
+            )
+            phases[wanted["phase"]] += 1
+            patch = status_patch(scenario.status, wanted)
+            if patch is not None and not self._patch_status(SCENARIO_PLURAL, scenario.name, patch):
+                failed = True
+        for phase, count in phases.items():
+            self.metrics.scenarios.labels(phase).set(count)
         self.metrics.reconciles.labels("error" if failed else "ok").inc()
 
-    def _patch_status(self, name: str, patch: dict[str, Any]) -> bool:
+    def _write_files(self, stores: str, store_ids: list[str], scenarios: str, names: list[str]) -> None:
+        """A plain process's files, scenarios first: a simulator that finds the stores file finds the
+        scenarios it runs with already there."""
+        path = self.settings.scenario_file
+        if path is not None and write_file_atomically(path, scenarios):
+            self.log.info("scenario file written", path=str(path), scenarios=names)
+        path = self.settings.stores_file
+        if path is not None and write_file_atomically(path, stores):
+            self.log.info("stores file written", path=str(path), stores=store_ids)
+
+    def _patch_status(self, plural: str, name: str, patch: dict[str, Any]) -> bool:
         if not self.elector.is_leader:
             return False
         try:
@@ -319,7 +384,7 @@ class StoreController:
                 GROUP,
                 VERSION,
                 self.settings.namespace,
-                PLURAL,
+                plural,
                 name,
                 {"status": patch},
                 _content_type=MERGE_PATCH,
@@ -331,11 +396,14 @@ class StoreController:
             if exc.status == 404:  # deleted meanwhile: its DELETED event is on its way
                 return True
             self.metrics.status_patches.labels("error").inc()
-            self.log.error("status not patched", store=name, error=_short(exc))
+            self.log.error("status not patched", resource=f"{plural}/{name}", error=_short(exc))
             return False
         self.metrics.status_patches.labels("ok").inc()
-        if self._stores is not None and isinstance(updated, dict):
-            self._stores[name] = updated  # so the next pass compares with what the server now holds
+        # So the next pass compares with what the server now holds.
+        if plural == PLURAL and self._stores is not None and isinstance(updated, dict):
+            self._stores[name] = updated
+        elif plural == SCENARIO_PLURAL and isinstance(updated, dict):
+            self._scenarios[name] = updated
         return True
 
 

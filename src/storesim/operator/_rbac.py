@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from storesim.operator._crd import GROUP, PLURAL
+from storesim.operator._scenario_crd import SCENARIO_PLURAL
 
 __all__ = ["controller_rules"]
 
@@ -20,6 +21,8 @@ def controller_rules(configmap: str, lease: str) -> list[dict[str, Any]]:
     return [
         {"apiGroups": [GROUP], "resources": [PLURAL], "verbs": ["list", "watch"]},
         {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"], "verbs": ["patch"]},
+        {"apiGroups": [GROUP], "resources": [SCENARIO_PLURAL], "verbs": ["list"]},
+        {"apiGroups": [GROUP], "resources": [f"{SCENARIO_PLURAL}/status"], "verbs": ["patch"]},
         {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]},
         {
             "apiGroups": [""],

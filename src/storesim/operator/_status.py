@@ -30,6 +30,7 @@ __all__ = [
     "conditions",
     "desired_status",
     "status_patch",
+    "with_times",
 ]
 
 READY = "Ready"
@@ -70,7 +71,7 @@ def conditions(verdict: Verdict, metrics: MetricsState, generation: int, configm
     return [ready, degraded]
 
 
-def _with_times(
+def with_times(
     wanted: list[Condition], existing: list[Mapping[str, Any]], generation: int, now: datetime
 ) -> list[dict[str, Any]]:
     before = {str(c.get("type")): c for c in existing if isinstance(c, Mapping)}
@@ -107,7 +108,7 @@ def desired_status(
     existing = current.get("conditions") or []
     return {
         "observedGeneration": store.generation,
-        "conditions": _with_times(
+        "conditions": with_times(
             conditions(verdict, metrics, store.generation, configmap), existing, store.generation, now
         ),
         **figures,

@@ -8,6 +8,10 @@ A file that is missing is "not yet there" (the ConfigMap is created by the contr
 pods start): the service simulates no store and is not ready until it appears. A file that turns invalid
 keeps the last good stores and is logged and counted; a rolling mistake in one Store resource (which the
 CRD should already have refused) must not stop a running chain.
+
+A SCENARIO_FILE that was not there at start-up hides every store the same way (ScenarioRules): a store
+simulated without the scenarios it is declared with would not be the world the answer key describes. The
+service restarts in place once that file appears (services/_scenario_file.py).
 """
 
 from __future__ import annotations
@@ -51,6 +55,13 @@ class LiveStores(Mapping[int, Store]):
         self._path = settings.stores_file
         self._log = log
         self._catalogue = self._reported = settings.stores
+        self._scenarios_awaited = bool(getattr(settings, "scenarios_awaited", False))
+        if self._scenarios_awaited:
+            self._catalogue = self._reported = StoreCatalogue.of_specs([])
+            log.warning(
+                "no store until SCENARIO_FILE exists; the service restarts in place when it appears",
+                scenario_file=str(getattr(settings, "scenario_file", "")),
+            )
         self._retired: dict[int, Store] = {}
         self._bytes = self._read_bytes()
         self._awaiting_file = not self.declared
@@ -58,7 +69,7 @@ class LiveStores(Mapping[int, Store]):
         self.rejected = 0  # versions of the file that were not valid
 
     def _read_bytes(self) -> bytes | None:
-        if self._path is None:
+        if self._path is None or self._scenarios_awaited:
             return None
         try:
             return self._path.read_bytes()
@@ -67,8 +78,8 @@ class LiveStores(Mapping[int, Store]):
 
     @property
     def declared(self) -> bool:
-        """False while STORES_FILE is set but does not exist yet."""
-        return self._path is None or self._bytes is not None
+        """False while STORES_FILE is set but does not exist yet, or while SCENARIO_FILE is awaited."""
+        return (self._path is None or self._bytes is not None) and not self._scenarios_awaited
 
     @property
     def follows_file(self) -> bool:

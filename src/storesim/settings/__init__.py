@@ -6,6 +6,7 @@ from storesim.settings._postgres import PostgresSettings
 from storesim.settings._service import ServiceSettings
 from storesim.settings._stateful import ReplicaSettings, StatefulSettings
 from storesim.settings._variables import environment_variables
+from storesim.settings._world import ScenarioRules
 from storesim.settings.admin import AdminSettings
 from storesim.settings.bridge import BridgeSettings
 from storesim.settings.clock import ClockSettings
@@ -32,6 +33,7 @@ __all__ = [
     "PostgresSettings",
     "RegisterSettings",
     "ReplicaSettings",
+    "ScenarioRules",
     "ServiceSettings",
     "SettingsError",
     "ShelfSettings",

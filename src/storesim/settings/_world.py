@@ -13,7 +13,7 @@ from typing import Literal, Self
 from pydantic import Field, PrivateAttr, model_validator
 
 from storesim.settings._base import ComponentSettings, SettingsError
-from storesim.world import ScenarioBook, ScenariosFileError, TrafficVolume, read_scenarios_files
+from storesim.world import ScenarioBook, ScenariosFileError, TrafficVolume, parse_scenarios_file
 
 __all__ = ["CartRules", "RefundRules", "ScenarioRules", "ShoppingRules", "VisitRules"]
 
@@ -58,20 +58,43 @@ class RefundRules(ComponentSettings):
 
 
 class ScenarioRules(ComponentSettings):
-    """The scenarios acting on the world (world/_scenarios.py), from SCENARIO_FILE: read at start-up, so
-    that a bad file stops the service with one line naming it."""
+    """The scenarios acting on the world (world/_scenarios.py), from SCENARIO_FILE, read at start-up: a
+    file that is there but not valid stops the service with one line naming it.
+
+    A file that is not there yet is awaited, as STORES_FILE is (in a cluster both are keys of the Store
+    controller's ConfigMap, written after the pods start): the service declares no store, so it is not
+    ready and simulates nothing, until the file appears and the service restarts in place to read it
+    (services/_scenario_file.py, which also restarts it on every later change of the file)."""
 
     scenario_file: Path | None = None
     _scenarios: ScenarioBook = PrivateAttr(default_factory=ScenarioBook)
+    _scenario_bytes: bytes | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _read_scenarios(self) -> Self:
         if self.scenario_file is not None:
             try:
-                self._scenarios = read_scenarios_files([self.scenario_file])
+                raw = self.scenario_file.read_bytes()
+            except FileNotFoundError:
+                return self
+            except OSError as exc:
+                raise ValueError(f"SCENARIO_FILE: {self.scenario_file}: {exc.strerror or exc}") from None
+            try:
+                self._scenarios = ScenarioBook(parse_scenarios_file(raw, self.scenario_file))
             except ScenariosFileError as exc:
                 raise ValueError(f"SCENARIO_FILE: {exc}") from None
+            self._scenario_bytes = raw
         return self
+
+    @property
+    def scenarios_awaited(self) -> bool:
+        """SCENARIO_FILE is set but was not there at start-up."""
+        return self.scenario_file is not None and self._scenario_bytes is None
+
+    @property
+    def scenario_bytes(self) -> bytes | None:
+        """The bytes of SCENARIO_FILE the service runs with (None: unset, or awaited)."""
+        return self._scenario_bytes
 
     @property
     def scenarios(self) -> ScenarioBook:

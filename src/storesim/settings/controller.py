@@ -37,8 +37,9 @@ class ControllerSettings(ComponentSettings):
     namespace: str = Field("default", max_length=63, pattern=_NAMESPACE)
     pod_name: str = Field(default_factory=_default_identity, min_length=1, max_length=253)
     stores_configmap: str = Field("storesim-stores", max_length=253, pattern=_OBJECT_NAME)
-    # A plain process's stand-in for the kubelet's projection of the ConfigMap: the simulators poll it.
+    # A plain process's stand-ins for the kubelet's projection of the ConfigMap: the simulators poll them.
     stores_file: Path | None = None
+    scenario_file: Path | None = None
     lease_name: str = Field("storesim-controller", max_length=253, pattern=_OBJECT_NAME)
     lease_duration_seconds: int = Field(15, ge=1, le=3600)
     renew_deadline_seconds: int = Field(10, ge=1, le=3600)

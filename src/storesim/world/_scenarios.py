@@ -102,6 +102,11 @@ class AbsoluteWindow(_Spec):
             ) from None
         return value
 
+    @property
+    def seconds(self) -> tuple[int, int]:
+        """[start, end) in UTC epoch seconds."""
+        return _instant(self.start), _instant(self.end)
+
     @model_validator(mode="after")
     def _ordered(self) -> Self:
         if _instant(self.end) <= _instant(self.start):
