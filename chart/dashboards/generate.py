@@ -44,8 +44,22 @@ def _panel(title: str, exprs: list[tuple[str, str]], unit: str, kind: str = "tim
     }
 
 
+def _row(title: str) -> dict[str, Any]:
+    """A row header: the panels after it, up to the next row, are its own."""
+    return {"type": "row", "title": title, "collapsed": False, "panels": []}
+
+
 def _per_minute_by_store(metric: str, selector: str) -> list[tuple[str, str]]:
     return [(f"sum by (store_id) (rate({metric}{{{selector}}}[{RATE}])) * 60", "{{store_id}}")]
+
+
+def _by_store(metric: str) -> str:
+    return f"sum by (store_id) (rate({metric}{{{NS}}}[{RATE}]))"
+
+
+def _ratio_by_store(numerator: str, denominator: str) -> list[tuple[str, str]]:
+    """Per store, the rate of one counter over another's (checkouts per visit, units per checkout)."""
+    return [(f"{_by_store(numerator)} / {_by_store(denominator)}", "{{store_id}}")]
 
 
 def _variables(component: str | None) -> list[dict[str, Any]]:
@@ -76,15 +90,58 @@ def _variables(component: str | None) -> list[dict[str, Any]]:
 
 
 def _layout(panels: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Two panels a row, 8 units high."""
+    """Two panels a row, 8 units high; a row header across the width, 1 high, starts a new line."""
+    y, column = 0, 0
     for i, panel in enumerate(panels):
         panel["id"] = i + 1
-        panel["gridPos"] = {"h": 8, "w": 12, "x": 12 * (i % 2), "y": 8 * (i // 2)}
+        if panel["type"] == "row":
+            y += 8 if column else 0
+            panel["gridPos"] = {"h": 1, "w": 24, "x": 0, "y": y}
+            y, column = y + 1, 0
+            continue
+        panel["gridPos"] = {"h": 8, "w": 12, "x": 12 * column, "y": y}
+        y, column = (y + 8, 0) if column else (y, 1)
     return panels
 
 
-def _dashboard(uid: str, title: str, panels: list[dict[str, Any]], component: str | None) -> dict[str, Any]:
-    return {
+def _annotations(extra: list[dict[str, Any]]) -> dict[str, Any]:
+    """Grafana's own annotations (built in), then ``extra``."""
+    builtin = {
+        "builtIn": 1,
+        "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+        "enable": True,
+        "hide": True,
+        "iconColor": "rgba(0, 211, 255, 1)",
+        "name": "Annotations & Alerts",
+        "type": "dashboard",
+    }
+    return {"list": [builtin, *extra]}
+
+
+# The scenarios acting on each store, as regions on every time series of the overview: foot-traffic sets
+# storesim_scenario_active to 1 while a scenario's window covers the store's simulated instant.
+SCENARIOS_ANNOTATION: dict[str, Any] = {
+    "name": "Scenarios",
+    "datasource": {"type": "prometheus", "uid": "${datasource}"},
+    "enable": True,
+    "iconColor": "rgba(255, 152, 48, 1)",
+    "expr": f"max by (scenario, store_id) (storesim_scenario_active{{{NS}}}) > 0",
+    "step": "60s",
+    "titleFormat": "{{scenario}}",
+    "textFormat": "scenario {{scenario}} on {{store_id}}",
+    "tagKeys": "scenario,store_id",
+    "useValueForTime": False,
+}
+
+
+def _dashboard(
+    uid: str,
+    title: str,
+    panels: list[dict[str, Any]],
+    component: str | None,
+    annotations: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    dashboard: dict[str, Any] = {
         "uid": uid,
         "title": title,
         "tags": ["storesim"],
@@ -96,6 +153,9 @@ def _dashboard(uid: str, title: str, panels: list[dict[str, Any]], component: st
         "templating": {"list": _variables(component)},
         "panels": _layout(panels),
     }
+    if annotations:
+        dashboard["annotations"] = _annotations(annotations)
+    return dashboard
 
 
 def overview() -> dict[str, Any]:
@@ -159,8 +219,53 @@ def overview() -> dict[str, Any]:
             [(f"max by (component) (storesim_sim_clock_lag_seconds{{{NS}}})", "{{component}}")],
             "s",
         ),
+        *business(),
     ]
-    return _dashboard("storesim-overview", "storesim / Overview", panels, None)
+    return _dashboard("storesim-overview", "storesim / Overview", panels, None, [SCENARIOS_ANNOTATION])
+
+
+def business() -> list[dict[str, Any]]:
+    """What the simulated stores do, per store, counted by the services that send it: the POS
+    (checkouts, units, value, shrink), foot-traffic (visits), the ledger (revenue, refunds) and every
+    stage that sends a duplicates scenario's copies."""
+    return [
+        _row("Business"),
+        _panel(
+            "Conversion per store (checkouts per visit)",
+            _ratio_by_store("storesim_checkouts_total", "storesim_sessions_total"),
+            "percentunit",
+        ),
+        _panel(
+            "Average basket size per store (units per checkout)",
+            _ratio_by_store("storesim_basket_items_total", "storesim_checkouts_total"),
+            "short",
+        ),
+        _panel(
+            "Average basket value per store",
+            _ratio_by_store("storesim_basket_value_total", "storesim_checkouts_total"),
+            "short",
+        ),
+        _panel(
+            "Refund rate per store (refunded share of revenue)",
+            _ratio_by_store("storesim_refund_amount_total", "storesim_revenue_total"),
+            "percentunit",
+        ),
+        _panel(
+            "Shrink per store (units leaving unpaid per minute)",
+            _per_minute_by_store("storesim_shrink_units_total", NS),
+            "short",
+        ),
+        _panel(
+            "Duplicate messages per store (per minute)",
+            [
+                (
+                    f"sum by (store_id, topic) (rate(storesim_duplicates_sent_total{{{NS}}}[{RATE}])) * 60",
+                    "{{store_id}} {{topic}}",
+                )
+            ],
+            "short",
+        ),
+    ]
 
 
 # What each component exports besides `up`: its dashboard has only the panels that can show data, and

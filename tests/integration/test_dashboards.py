@@ -3,7 +3,9 @@ started by scripts/stack) that scrapes the whole chain running on the local stac
 
 The chain's metrics addresses reach Prometheus through file-based discovery, labelled with `namespace`
 and `component` as the chart's ServiceMonitor labels a pod, so the queries are the dashboards' own, with
-Grafana's variables filled in. Garbage on each consumed input makes the dead-letter panels count.
+Grafana's variables filled in, and so are the overview's annotation queries. Garbage on each consumed
+input makes the dead-letter panels count; a scenario on one store (shrink and duplicates for the whole
+run) gives the Business row's shrink and duplicates panels and the scenario annotations their data.
 """
 
 from __future__ import annotations
@@ -21,15 +23,27 @@ import pytest
 import redis
 from confluent_kafka import Producer
 
+from storesim.world import ScenarioBook, parse_scenarios_file, write_scenarios_file
 from tests.integration.chain import Chain
 from tests.integration.conftest import REPO
 from tests.integration.helpers import GARBAGE_KEY, wait_until
-from tests.integration.runs import backfill
+from tests.integration.runs import END, START, backfill
 
 DASHBOARDS = REPO / "chart" / "dashboards"
 # Grafana's $__rate_interval is at least four scrape intervals; the stack's Prometheus scrapes every 2 s.
 RATE_INTERVAL = "30s"
 DEADLINE_SECONDS = 120
+# On STORE-002 only, so that the per-store panels show it there and nowhere else.
+SCENARIOS = {
+    "scenarios": [
+        {
+            "name": "leaky-store",
+            "stores": ["STORE-002"],
+            "window": {"start": START, "end": END},
+            "effects": {"shrink": {"share": 0.2}, "duplicates": {"probability": 0.2}},
+        }
+    ]
+}
 
 
 @dataclass(frozen=True)
@@ -50,14 +64,18 @@ def dashboard_queries(namespace: str) -> list[Query]:
         constants = {
             v["name"]: v["query"] for v in dashboard["templating"]["list"] if v["type"] == "constant"
         }
-        for panel in dashboard["panels"]:
-            for target in panel["targets"]:
-                expr = target["expr"].replace("$__rate_interval", RATE_INTERVAL)
-                expr = expr.replace("$namespace", namespace)
-                for name, value in constants.items():
-                    expr = expr.replace(f"${name}", value)
-                assert "$" not in expr, f"{path.name}: an unfilled variable in {expr}"
-                queries.append(Query(path.stem, panel["title"], expr))
+        found = [
+            (panel["title"], t["expr"]) for panel in dashboard["panels"] for t in panel.get("targets", ())
+        ]
+        annotations = dashboard.get("annotations", {"list": []})["list"]
+        found += [(f"annotation {a['name']}", a["expr"]) for a in annotations if not a.get("builtIn")]
+        for title, expr in found:
+            expr = expr.replace("$__rate_interval", RATE_INTERVAL)
+            expr = expr.replace("$namespace", namespace)
+            for name, value in constants.items():
+                expr = expr.replace(f"${name}", value)
+            assert "$" not in expr, f"{path.name}: an unfilled variable in {expr}"
+            queries.append(Query(path.stem, title, expr))
     return queries
 
 
@@ -69,16 +87,33 @@ def prometheus_get(stack: dict[str, str], path: str, **params: str) -> Any:
     return answer["data"]
 
 
+def series(stack: dict[str, str], expr: str) -> list[tuple[dict[str, str], float]]:
+    """The labels and finite value of each series of an instant query (NaN, a quantile of nothing or a
+    ratio of two zero rates, shows as a gap)."""
+    found = prometheus_get(stack, "/api/v1/query", query=expr)["result"]
+    rows = [(row["metric"], float(row["value"][1])) for row in found]
+    return [(labels, value) for labels, value in rows if math.isfinite(value)]
+
+
 def values(stack: dict[str, str], expr: str) -> list[float]:
-    """The finite sample values of an instant query (NaN, a quantile of nothing, shows as a gap)."""
-    found = [float(row["value"][1]) for row in prometheus_get(stack, "/api/v1/query", query=expr)["result"]]
-    return [value for value in found if math.isfinite(value)]
+    """The finite sample values of an instant query."""
+    return [value for _, value in series(stack, expr)]
 
 
 @pytest.fixture
 def scraped_chain(stack: dict[str, str], dataset: Path, tmp_path: Path) -> Iterator[Chain]:
-    """A paced chain (one simulated day in 36 s) whose services Prometheus discovers and scrapes."""
-    settings = {**backfill("1,2", customers="120"), "CLOCK_MODE": "paced", "TIME_SCALE": "2400"}
+    """A paced chain (one simulated day in 36 s) whose services Prometheus discovers and scrapes, with
+    SCENARIOS."""
+    scenarios = tmp_path / "scenarios.json"
+    scenarios.write_text(
+        write_scenarios_file(ScenarioBook(parse_scenarios_file(json.dumps(SCENARIOS), "s")).scenarios)
+    )
+    settings = {
+        **backfill("1,2", customers="120"),
+        "CLOCK_MODE": "paced",
+        "TIME_SCALE": "2400",
+        "SCENARIO_FILE": str(scenarios),
+    }
     chain = Chain(stack, tmp_path, dataset, settings)
     targets = Path(stack["PROMETHEUS_TARGETS"]) / f"{chain.run}.json"
     try:
@@ -135,28 +170,54 @@ def test_every_dashboard_panel_shows_data_from_the_running_chain(
             "Sessions per store (per minute)",
             "Revenue per minute",
             "Dead-lettered messages/s",
+            "Conversion per store (checkouts per visit)",
+            "Average basket size per store (units per checkout)",
+            "Average basket value per store",
+            "Shrink per store (units leaving unpaid per minute)",
+            "Duplicate messages per store (per minute)",
+            "annotation Scenarios",
         ),
+    }
+    # The business panels are per store, and the scenario's effects show on its store alone.
+    both, leaky = {"STORE-001", "STORE-002"}, {"STORE-002"}
+    per_store = {
+        "Conversion per store (checkouts per visit)": both,
+        "Average basket size per store (units per checkout)": both,
+        "Average basket value per store": both,
+        "Shrink per store (units leaving unpaid per minute)": leaky,
+        "Duplicate messages per store (per minute)": leaky,
+        "annotation Scenarios": leaky,
     }
     shown: set[Query] = set()
     moved: set[Query] = set()
+    stores: dict[str, set[str]] = {panel: set() for panel in per_store}  # the stores above zero so far
+
+    def seen_enough(query: Query) -> bool:
+        if query not in shown:
+            return False
+        if query.panel in moving.get(query.dashboard, ()) and query not in moved:
+            return False
+        wanted = per_store.get(query.panel, set()) if query.dashboard == "overview" else set()
+        return stores.get(query.panel, set()) >= wanted
 
     def all_panels_shown() -> bool:
         for query in queries:
-            if query in shown and (query in moved or query.panel not in moving.get(query.dashboard, ())):
+            if seen_enough(query):
                 continue
-            found = values(stack, query.expr)
+            found = series(stack, query.expr)
             if found:
                 shown.add(query)
-            if any(value > 0 for value in found):
+            if any(value > 0 for _, value in found):
                 moved.add(query)
-        return all(q in shown for q in queries) and all(
-            q in moved for q in queries if q.panel in moving.get(q.dashboard, ())
-        )
+            if query.dashboard == "overview" and query.panel in per_store:
+                stores[query.panel] |= {labels["store_id"] for labels, value in found if value > 0}
+        return all(seen_enough(q) for q in queries)
 
     done = wait_until(all_panels_shown, clock, DEADLINE_SECONDS, interval=1.0)
     missing = [str(q) for q in queries if q not in shown]
     still = [str(q) for q in queries if q.panel in moving.get(q.dashboard, ()) and q not in moved]
-    assert done, f"no data: {missing}; never above zero: {still}"
+    assert done, f"no data: {missing}; never above zero: {still}; stores shown: {stores}"
+    assert stores == per_store
     # The dashboards' namespace variable lists the chain's namespace.
     listed = prometheus_get(
         stack, "/api/v1/label/namespace/values", **{"match[]": "storesim_events_produced_total"}

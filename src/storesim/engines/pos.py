@@ -31,7 +31,8 @@ from storesim.world import (
 
 __all__ = ["PosEngine", "PosInputError", "ShrinkSink"]
 
-ShrinkSink = Callable[[int, int, int], None]  # (checkout instant, units stolen, their value in cents)
+# (store number, checkout instant, units stolen, their value in cents)
+ShrinkSink = Callable[[int, int, int, int], None]
 
 
 def _shrink(effects: Effects) -> ShrinkEffect | None:
@@ -76,7 +77,7 @@ class PosEngine:
     ) -> None:
         """``seed``, ``scenarios`` and ``stores`` (a store by number, for its timezone): the promotions'
         windows and the shrink effect's draws and windows. ``on_shrink``: told of each checkout's stolen
-        units (for the answer key)."""
+        units (for the answer key and the POS service's metrics)."""
         self._seed = seed
         self._promotions = ScenarioBook(s for s in scenarios.scenarios if s.effects.promotion is not None)
         self._shrinks = ScenarioBook(s for s in scenarios.scenarios if s.effects.shrink is not None)
@@ -198,7 +199,7 @@ class PosEngine:
                     price = self._items[item_id].price_cents  # what they would have paid, on offer or not
                     cents += line_total_cents(stolen, price, self._discount(item_id, pricing, promotions))
         if units and self._on_shrink is not None:
-            self._on_shrink(ts, units, cents)
+            self._on_shrink(key.store, ts, units, cents)
         return [(item_id, paid[item_id]) for item_id, _ in receipt if paid[item_id]]
 
     def _checkout(self, cart: _Cart, ts: int) -> Emitted | None:

@@ -125,7 +125,7 @@ class StoreChain:
             seed=rules.seed,
             scenarios=rules.scenarios,
             stores=stores,
-            on_shrink=self.truth.shrink,
+            on_shrink=lambda _store, instant, units, cents: self.truth.shrink(instant, units, cents),
         )
         self.register = RegisterEngine(rules.seed, store) if rules.register else None
         self.ledger = LedgerEngine(rules.seed, rules.refund_probability, stores) if rules.ledger else None

@@ -29,9 +29,9 @@ from storesim.services._runtime import ServiceRuntime
 from storesim.services._wiring import add_pings, redis_client, run_seed
 from storesim.settings import FootTrafficSettings
 from storesim.streaming import RedisClock, StoreOwnership, StoreSince, Watermarks
-from storesim.world import Store
+from storesim.world import ScenarioBook, Store
 
-__all__ = ["FOOT_STAGE", "run_foot_traffic", "store_events"]
+__all__ = ["FOOT_STAGE", "run_foot_traffic", "scenario_states", "store_events"]
 
 FOOT_STAGE = "foot-traffic"
 _SLICE = 3 * 3600
@@ -50,6 +50,15 @@ def store_events(
         # A stable sort by time: ties keep the embedded mode's order (by visit: session, entry, exit).
         yield from sorted(events, key=lambda event: event.ts)
         day += timedelta(days=1)
+
+
+def scenario_states(book: ScenarioBook, number: int, timezone: str, instant: int) -> dict[str, bool]:
+    """Each scenario that applies to store ``number`` (in ``timezone``), and whether it acts at
+    ``instant``: what foot-traffic exports as storesim_scenario_active."""
+    if not book:
+        return {}
+    acting = {scenario.name for scenario in book.at(number, timezone, instant)}
+    return {s.name: s.name in acting for s in book.scenarios if s.applies_to(number)}
 
 
 class _StoreFeed:
@@ -188,6 +197,7 @@ class _FootTraffic:
                     metrics.sessions.labels(store_id=shop.store_id).inc()
             today = feed.visits_on(epoch_day_at(now, shop.timezone))
             metrics.store_sessions_today.labels(store_id=shop.store_id).set(today)
+            self.report_scenarios(number, shop, now)
         if self.producer.drain(self.runtime.stopping.is_set):
             raise RuntimeError("stopping before Kafka confirmed the events")
         # Every event at or before now is delivered: the watermark the shelf waits for.
@@ -195,6 +205,12 @@ class _FootTraffic:
         for feed in self.feeds.values():
             feed.marked = max(feed.marked, now)
         self.behind = now < clock_now
+
+    def report_scenarios(self, number: int, shop: Store, now: int) -> None:
+        """storesim_scenario_active of each scenario that names the store (or every store): 1 while its
+        window covers ``now``, the instant up to which the store's events are sent."""
+        for name, active in scenario_states(self.settings.scenarios, number, shop.timezone, now).items():
+            self.runtime.metrics.set_scenario_active(name, shop.store_id, active)
 
     def run(self) -> None:
         while not self.runtime.stopping.is_set():

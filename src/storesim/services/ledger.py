@@ -26,7 +26,9 @@ class _Ledger(CheckoutStage):
         return LedgerEngine(seed, self.refund_probability, self.live_stores.__getitem__)
 
     def sent(self, event: Emitted) -> None:
-        if event.topic == TRANSACTIONS:
+        if event.topic == REFUNDS:  # never copied: a duplicates scenario copies transaction lines only
+            self.metrics.refund_sent(event.record)
+        elif event.topic == TRANSACTIONS:
             if event.record["transaction_id"] == self._last_line:
                 return  # a duplicates scenario's copy: revenue is booked once
             self._last_line = event.record["transaction_id"]

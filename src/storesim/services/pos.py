@@ -72,7 +72,7 @@ from storesim.streaming import (
     Watermarks,
     late_input,
 )
-from storesim.world import ScenarioBook
+from storesim.world import ScenarioBook, store_code
 
 __all__ = ["POS_STAGE", "run_pos"]
 
@@ -151,6 +151,7 @@ class _Pos:
         self.rewind_pending = False  # the partitions must be restored again (a failed commit or restore)
         self.unpublished = False  # committed progress whose watermark Redis has not taken yet
         self.seq = 0
+        self.stolen: list[tuple[int, int, int, int]] = []  # the engines' shrink, until apply_until counts it
         add_pings(runtime, self.producer, settings, self.clock)
         runtime.health.add_ping("inventory", lambda: self.pricing is not None)
         runtime.health.add_ping("postgres", lambda: self.pricing is not None and self.pricing.ping())
@@ -172,7 +173,11 @@ class _Pos:
             seed=self.customers.seed,
             scenarios=self.settings.scenarios,
             stores=self.live_stores.__getitem__,
+            on_shrink=self._stole,
         )
+
+    def _stole(self, store: int, ts: int, units: int, cents: int) -> None:
+        self.stolen.append((store, ts, units, cents))
 
     # -- assignment and restore -------------------------------------------------------------------
     def on_assign(self, consumer: Consumer, assigned: list[TopicPartition]) -> None:
@@ -311,6 +316,7 @@ class _Pos:
         (less than ``until`` while Postgres cannot give a day's discounts)."""
         assert self.pricing is not None
         engine, out = part.engine, []
+        self.stolen.clear()  # what a step that failed half-way left
         try:
             for day in sorted(part.days):
                 self.pricing.ensure(day)
@@ -355,6 +361,11 @@ class _Pos:
                     self.metrics.duplicates_sent.labels(
                         self.settings.pos_topic, copy.record["store_id"]
                     ).inc()
+                self.metrics.checkout_sent(checkout.record)
+        for store, ts, units, cents in self.stolen:
+            if ts > part.sent_until:  # as the checkouts: a replay's shrink is counted already
+                self.metrics.shrunk(store_code(store), units, cents)
+        self.stolen.clear()
         return until
 
     # -- the step -------------------------------------------------------------------------------------
