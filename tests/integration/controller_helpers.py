@@ -431,13 +431,15 @@ def wait_for_status(
     holds: Callable[[dict[str, Any]], bool],
     watched: subprocess.Popen[str] | None,
     deadline_seconds: float = 30,
+    plural: str = PLURAL,
 ) -> dict[str, Any]:
-    """The Store once `holds(store)`; an AssertionError with its last status at the deadline."""
+    """The Store (or another kind's object) once `holds(it)`; an AssertionError with its last status at
+    the deadline."""
     seen: dict[str, Any] = {}
 
     def check() -> bool:
         seen.clear()
-        seen.update(custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name))
+        seen.update(custom.get_namespaced_custom_object(GROUP, VERSION, namespace, plural, name))
         return holds(seen)
 
     assert wait_until(check, watched, deadline_seconds), f"{name}: {json.dumps(seen.get('status'))}"

@@ -74,10 +74,13 @@ class ScenarioFileWatcher:
         return True
 
     def _run(self) -> None:
+        changed = False
         while not self._stop.wait(self.poll_every):
-            if self.check():
+            changed = changed or self.check()
+            # Only once the service handles SIGTERM (ServiceRuntime.start): before, it would kill it.
+            if changed and signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None):
                 self.restart_requested = True
-                self._log.info("scenario file changed: restarting in place to apply it", scenarios="new")
+                self._log.info("scenario file changed: restarting in place to apply it")
                 os.kill(os.getpid(), signal.SIGTERM)
                 return
 
