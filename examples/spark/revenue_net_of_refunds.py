@@ -48,15 +48,16 @@ class RegistryError(RuntimeError):
 
 @dataclass(frozen=True)
 class Source:
-    """One input topic: what its events are, its name, and the field that holds its money."""
+    """One input topic: what its events are, its name, the field that holds its money and its id."""
 
     kind: str  # "transaction" or "refund"
     topic: str
     money_field: str
+    id_field: str
 
     @property
-    def fields(self) -> tuple[str, str, str]:
-        return ("store_id", self.money_field, "timestamp")
+    def fields(self) -> tuple[str, str, str, str]:
+        return ("store_id", self.money_field, "timestamp", self.id_field)
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ def schema_id(value: Column) -> Column:
 
 
 def decoded(source: Source, schemas: Schemas) -> Column:
-    """The struct (kind, store_id, amount, timestamp) of a message of ``source``'s topic, its body decoded
+    """The struct (kind, store_id, amount, timestamp, id) of a message of ``source``'s topic, its body decoded
     with the writer schema that its id names; for any other message, an error that stops the query."""
     value, offset = F.col("value"), F.col("offset").cast("string")
     body = F.expr("substring(value, 6)")  # past the magic byte and the 4-byte id
@@ -120,6 +121,7 @@ def decoded(source: Source, schemas: Schemas) -> Column:
             record["store_id"].alias("store_id"),
             record[source.money_field].cast(MONEY).alias("amount"),
             record["timestamp"].alias("timestamp"),
+            record[source.id_field].cast("long").alias("id"),
         )
         read = F.when(sid == writer_id, row) if read is None else read.when(sid == writer_id, row)
     if read is None:
@@ -137,8 +139,13 @@ def decoded(source: Source, schemas: Schemas) -> Column:
     return F.when(~framed, F.raise_error(unframed)).otherwise(read.otherwise(F.raise_error(unknown)))
 
 
-def net_revenue(messages: DataFrame, sources: Sequence[Source], registry: str) -> DataFrame:
-    """Per store and UTC hour of the events' time: revenue, refunds, revenue net of refunds, counts."""
+def net_revenue(messages: DataFrame, sources: Sequence[Source], registry: str, lateness: str) -> DataFrame:
+    """Per store and UTC hour of the events' time: revenue, refunds, revenue net of refunds, counts.
+
+    Each event once: a message sent twice with the same id (an at-least-once producer's retry, which
+    storesim's duplicates scenario plays) is dropped, within a watermark of ``lateness`` behind the latest
+    event time seen. An event later than that is dropped too, so ``lateness`` must cover the latest data
+    the topics can hold (an uplink outage's length)."""
     event: Column | None = None
     for source in sources:
         schemas = registry_schemas(registry, f"{source.topic}-value", source.fields)
@@ -150,6 +157,7 @@ def net_revenue(messages: DataFrame, sources: Sequence[Source], registry: str) -
         )
     assert event is not None
     events = messages.select(event.alias("e")).select("e.*")  # one pass over the messages of both topics
+    events = events.withWatermark("timestamp", lateness).dropDuplicatesWithinWatermark(["kind", "id"])
 
     def total(kind: str) -> Column:
         return F.coalesce(F.sum(F.when(F.col("kind") == kind, F.col("amount"))), F.lit(0).cast(SUM))
@@ -254,6 +262,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, required=True, help="directory of the JSON-lines results")
     parser.add_argument("--checkpoint", type=Path, help="the query's checkpoint [default: OUT.checkpoint]")
     parser.add_argument("--available-now", action="store_true", help="read what is there, then stop")
+    parser.add_argument(
+        "--lateness",
+        default="1 hour",
+        help="how far behind the latest event time an event may come and still count (a Spark interval)",
+    )
+    parser.add_argument(
+        "--max-offsets-per-trigger", type=int, help="messages per micro-batch [default: all there are]"
+    )
     parser.add_argument("--master", default="local[2]")
     parser.add_argument("--jars", default="", help="comma-separated local jars (the runner passes them)")
     parser.add_argument("--conf", type=_conf, action="append", default=[], help="KEY=VALUE for Spark")
@@ -269,8 +285,8 @@ def main(argv: Sequence[str]) -> int:
     out: Path = args.out.resolve()
     checkpoint: Path = (args.checkpoint or out.with_name(out.name + ".checkpoint")).resolve()
     sources = (
-        Source("transaction", args.transactions, "amount"),
-        Source("refund", args.refunds, "refund_amount"),
+        Source("transaction", args.transactions, "amount", "transaction_id"),
+        Source("refund", args.refunds, "refund_amount", "refund_id"),
     )
     spark = session(args.master, [jar for jar in args.jars.split(",") if jar], args.conf)
     try:
@@ -280,9 +296,10 @@ def main(argv: Sequence[str]) -> int:
             .option("subscribe", ",".join(source.topic for source in sources))
             .option("startingOffsets", "earliest")
             .option("kafka.isolation.level", "read_committed")
+            .options(**({"maxOffsetsPerTrigger": str(n)} if (n := args.max_offsets_per_trigger) else {}))
             .load()
         )
-        result = net_revenue(messages, sources, args.registry)
+        result = net_revenue(messages, sources, args.registry, args.lateness)
         writer = result.writeStream.outputMode("complete").foreachBatch(write_complete(out))
         writer = writer.option("checkpointLocation", str(checkpoint))
         query = (writer.trigger(availableNow=True) if args.available_now else writer).start()
