@@ -102,6 +102,12 @@ SCENARIOS = {
             "daily": {"from": "09:00", "to": "17:00"},
             "effects": {"promotion": {"categories": ["Dairy & Eggs"], "discountPct": 30, "displayBoost": 2}},
         },
+        {
+            "name": "tills-down",
+            "stores": ["STORE-002"],
+            "daily": {"from": "13:00", "to": "14:00"},
+            "effects": {"registerOutage": {"terminals": 6}},
+        },
     ]
 }
 
@@ -110,15 +116,15 @@ def test_a_streamed_run_with_scenarios_is_the_embedded_run_with_them(
     stack: dict[str, str], dataset: Path, tmp_path: Path
 ) -> None:
     """SCENARIO_FILE for the services, --scenario for simulate: the same events byte for byte (copies,
-    shrink, sensor faults and a promotion included), and the same answer key, which names the scenarios in
-    the hours they act and is what a deduplicating pipeline finds in the chain's topics."""
+    shrink, sensor faults, a promotion and a register outage included), and the same answer key, which names
+    the scenarios in the hours they act and is what a deduplicating pipeline finds in the chain's topics."""
     path = tmp_path / "scenarios.json"
     path.write_text(
         write_scenarios_file(ScenarioBook(parse_scenarios_file(json.dumps(SCENARIOS), "s")).scenarios)
     )
     expected = embedded(tmp_path / "embedded", "1,2", "50", SEED, "--scenario", str(path))
     named = {name for r in expected.records[TRUTH] for name in r["scenarios"]}
-    assert named == {"lunch-closure", "evening-rush", "faults", "dairy-week"}
+    assert named == {"lunch-closure", "evening-rush", "faults", "dairy-week", "tills-down"}
     faults = ("duplicates_sent", "shrink_items", "missed_sensor_events", "phantom_sensor_events")
     assert all(sum(r[name] for r in expected.records[TRUTH]) > 0 for name in faults)
     chain = Chain(stack, tmp_path, dataset, {**backfill("1,2"), "SCENARIO_FILE": str(path)})

@@ -52,6 +52,8 @@ GOOD: list[dict[str, Any]] = [
     },
     {"daily": DAILY, "effects": {"shrink": {"share": 0.01}, "sensorFaults": {"noiseGrams": 4}}},
     {"daily": DAILY, "effects": {"sensorFaults": {"missed": 0.1, "phantom": 0.05}}},
+    {"window": WINDOW, "effects": {"registerOutage": {}}},
+    {"stores": ["STORE-002"], "daily": DAILY, "effects": {"registerOutage": {"terminals": 2}}},
 ]
 
 # (spec, a fragment of the model's message, which the server's must contain too; but for the instants' shape,
@@ -82,6 +84,8 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"daily": DAILY, "effects": {"duplicates": {"probability": 0}}}, "0"),
     ({"daily": DAILY, "effects": {"duplicates": {"probability": 0.1, "stages": ["till"]}}}, ""),
     ({"daily": DAILY, "effects": {"shrink": {"share": 1.5}}}, "1"),
+    ({"daily": DAILY, "effects": {"registerOutage": {"terminals": 0}}}, "1"),
+    ({"daily": DAILY, "effects": {"registerOutage": {"terminals": 100}}}, "99"),
     ({"stores": ["STORE-1"], "daily": DAILY, "effects": {"shrink": {"share": 0.1}}}, "should match"),
     ({"window": {"start": "2025-W13-5", "end": "2025-03-29"}, "effects": {"uplinkOutage": {}}}, "ISO 8601"),
 ]

@@ -75,8 +75,8 @@ def write(path: Path, *scenarios: dict[str, Any]) -> Path:
             "pattern",
         ),
         (
-            {"name": "a", "daily": {"from": "10:00", "to": "11:00"}, "effects": {"registerOutage": {}}},
-            "effect registerOutage is not implemented yet",
+            {"name": "a", "daily": {"from": "10:00", "to": "11:00"}, "effects": {"powerCut": {}}},
+            "effects.powerCut: Extra inputs are not permitted",
         ),
         ({"name": "a", "daily": {"from": "10:00", "to": "11:00"}, "effects": {}}, "at least one effect"),
     ],

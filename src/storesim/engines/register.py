@@ -2,15 +2,29 @@
 
 State is per store: which terminal is busy until when and who is logged in. An employee logs in when
 a checkout reaches a terminal with nobody logged in and logs out at the end of the shift.
+
+A checkout goes to the terminal that can start it first (the free one idle longest, else the one free
+soonest). Under a registerOutage scenario a terminal that is down starts nothing until the outage's end:
+the outages are the scenarios' (the same for the embedded chain and the register service), not state, so
+a snapshot stays the terminals' and a store without an outage takes the same terminals as without
+scenarios.
 """
 
 from __future__ import annotations
 
 from storesim._keys import decode_customer_id, derived_uuid, keyed_rng
-from storesim._time import local_day
+from storesim._time import epoch_day_at, local_day
 from storesim.events._schemas import blank_record
 from storesim.events._topics import POS_EVENTS, Emitted, Record
-from storesim.world import Store, employee_id, shifts, terminal_id
+from storesim.world import (
+    Effects,
+    RegisterOutageEffect,
+    ScenarioBook,
+    Store,
+    employee_id,
+    shifts,
+    terminal_id,
+)
 
 __all__ = ["RegisterEngine", "register_amounts"]
 
@@ -26,6 +40,10 @@ def register_amounts(tx: Record, tax_rate_bp: int) -> tuple[int, int, int]:
     return subtotal, tax, subtotal + tax
 
 
+def _register_outage(effects: Effects) -> RegisterOutageEffect | None:
+    return effects.register_outage
+
+
 class _Terminal:
     __slots__ = ("busy_until", "employee", "index", "logout_at")
 
@@ -37,9 +55,16 @@ class _Terminal:
 
 
 class RegisterEngine:
-    def __init__(self, seed: int, store: Store) -> None:
+    def __init__(self, seed: int, store: Store, scenarios: ScenarioBook | None = None) -> None:
         self.seed = seed
         self.store = store
+        # Only this store's register outages: a store without one asks nothing at a checkout.
+        self._outages = ScenarioBook(
+            s
+            for s in (scenarios or ScenarioBook()).scenarios
+            if s.effects.register_outage is not None and s.applies_to(store.number)
+        )
+        self._down: dict[int, list[tuple[int, int, RegisterOutageEffect]]] = {}  # local day -> windows
         self._shifts = shifts(store)
         self._terminals = [_Terminal(i) for i in range(store.registers)]
         self._methods = [m for m, _ in store.payment_mix]
@@ -88,13 +113,43 @@ class RegisterEngine:
         pending = [max(t.logout_at, t.busy_until) for t in self._terminals if t.employee is not None]
         self._next_logout = min(pending, default=_NEVER)
 
+    def _windows(self, day: int) -> list[tuple[int, int, RegisterOutageEffect]]:
+        """The register outages of local day ``day``, [start, end) in UTC seconds."""
+        windows = self._down.get(day)
+        if windows is None:
+            local = local_day(day, self.store.timezone)
+            found = self._outages.windows(self.store.number, local, _register_outage)
+            windows = self._down[day] = [(w.start, w.end, w.effect) for w in found]
+        return windows
+
+    def _up_from(self, index: int, ready: int) -> int:
+        """The first instant from ``ready`` at which terminal ``index`` is not down. A window is cut at the
+        local midnights, so an outage over several days is several windows end to end: each is stepped
+        over in turn (the day before's too, which reaches past a midnight whose offset changed)."""
+        if not self._outages:
+            return ready
+        registers = self.store.registers
+        moved = True
+        while moved:
+            moved = False
+            day = epoch_day_at(ready, self.store.timezone)
+            for start, end, effect in self._windows(day - 1) + self._windows(day):
+                if start <= ready < end and index >= effect.first_down(registers):
+                    ready, moved = end, True
+        return ready
+
     def on_checkout(self, tx: Record) -> list[Emitted]:
         checkout_ts = tx["timestamp"] // 1000
         customer = tx["customer_id"]
         key = decode_customer_id(customer)
         out = self.due(checkout_ts)
-        terminal = min(self._terminals, key=lambda t: (t.busy_until, t.index))
-        start = max(checkout_ts, terminal.busy_until)
+        # The terminal that can start soonest; among those free already, the one idle longest. Without an
+        # outage this is min(busy_until, index), the choice the register has always made.
+        start, _, index = min(
+            (self._up_from(t.index, max(checkout_ts, t.busy_until)), t.busy_until, t.index)
+            for t in self._terminals
+        )
+        terminal = self._terminals[index]
         day = local_day(key.day, self.store.timezone)
         local = day.local_seconds(start)
         shift = next((s for s in self._shifts if local < s.end), self._shifts[-1])

@@ -127,7 +127,7 @@ class StoreChain:
             stores=stores,
             on_shrink=lambda _store, instant, units, cents: self.truth.shrink(instant, units, cents),
         )
-        self.register = RegisterEngine(rules.seed, store) if rules.register else None
+        self.register = RegisterEngine(rules.seed, store, rules.scenarios) if rules.register else None
         self.ledger = LedgerEngine(rules.seed, rules.refund_probability, stores) if rules.ledger else None
         self.copies = {
             stage: Duplicates(rules.seed, rules.scenarios, stage, stores)

@@ -16,7 +16,8 @@ class _Register(CheckoutStage):
     component = "register"
 
     def engine(self, seed: int, number: int) -> RegisterEngine:
-        return RegisterEngine(seed, self.live_stores[number])
+        # The register outages of SCENARIO_FILE, as the embedded chain's register has them.
+        return RegisterEngine(seed, self.live_stores[number], self.settings.scenarios)
 
     def sent(self, event: Emitted) -> None:
         """pos_events need no metric beyond events produced."""

@@ -6,10 +6,10 @@ when naive) or a daily one in each store's local time (from, to: HH:MM) — and 
 strict like StoreSpec's, so that the Scenario resource generated from it later accepts exactly what the
 simulators run.
 
-Effects so far: ``traffic`` (a multiplier of the arrivals in the window, or ``closed``: none) and
-``promotion`` (items or categories at a discount, optionally displayed more prominently). The others the
-design names (outages, duplicates, sensor faults, shrink) are refused by name until they exist, rather
-than silently ignored.
+Effects: ``traffic`` (a multiplier of the arrivals in the window, or ``closed``: none), ``promotion`` (items
+or categories at a discount, optionally displayed more prominently), ``duplicates``, ``shrink``,
+``sensorFaults``, ``uplinkOutage`` and ``registerOutage`` (terminals that take no customer in the window).
+An effect the model does not know is refused as an unknown field, never silently ignored.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ __all__ = [
     "Effects",
     "PromotionEffect",
     "PromotionWindow",
+    "RegisterOutageEffect",
     "ScenarioBook",
     "ScenarioSpec",
     "ScenariosFileError",
@@ -200,6 +201,28 @@ class UplinkOutageEffect(_Spec):
     its end, with their own event timestamps (late, and out of order against the other stores)."""
 
 
+class RegisterOutageEffect(_Spec):
+    """Checkout terminals down for the window: a terminal that is down starts no register sequence, so the
+    customers queue at the others, and with none left up they wait for the end of the outage.
+
+    ``terminals`` is a count, not a list of terminal ids, because one scenario may name several stores (or
+    all of them) and their terminal ids and numbers differ; the highest-numbered terminals are the ones
+    down, so the ones still up are always terminals 1, 2, … — the ones a smaller store has too. A sequence
+    that started before the outage is finished (the basket is already being rung up when the terminal goes
+    down), and shift changes happen as usual: an employee logs out at the shift's end, down or not, and the
+    next one logs in with the terminal's first customer after the outage."""
+
+    terminals: Annotated[int, Field(ge=1, le=99)] | None = Field(
+        None,
+        description="How many terminals are down, the highest-numbered ones; left out or more than the "
+        "store has: all.",
+    )
+
+    def first_down(self, registers: int) -> int:
+        """The index of the first terminal down in a store of ``registers`` terminals (0: all are down)."""
+        return 0 if self.terminals is None else max(0, registers - self.terminals)
+
+
 _Name = Annotated[str, Field(min_length=1)]
 
 
@@ -247,10 +270,6 @@ def best_offer(promotions: Sequence[PromotionEffect], item: Item) -> tuple[int, 
     return max(p.discount_pct for p in covering), max(p.display_boost for p in covering)
 
 
-# Effects the design names that are not built yet: refused by name rather than as unknown fields.
-_PLANNED = frozenset({"registerOutage"})
-
-
 class Effects(_Spec):
     """What happens in the window: one effect or several, acting together."""
 
@@ -260,14 +279,7 @@ class Effects(_Spec):
     shrink: ShrinkEffect | None = Field(None, description="Items leaving unpaid.")
     sensor_faults: SensorFaultsEffect | None = Field(None, description="Noisy, missed, phantom weights.")
     uplink_outage: UplinkOutageEffect | None = Field(None, description="Messages held, then a burst.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _known(cls, value: object) -> object:
-        if isinstance(value, dict) and (planned := sorted(_PLANNED & set(value))):
-            built = ", ".join(sorted(f.alias or name for name, f in cls.model_fields.items()))
-            raise ValueError(f"effect {planned[0]} is not implemented yet (implemented: {built})")
-        return value
+    register_outage: RegisterOutageEffect | None = Field(None, description="Checkout terminals down.")
 
     def any(self) -> bool:
         return bool(self.model_dump(exclude_none=True))
