@@ -80,6 +80,22 @@ def simulate(out: Path, *args: str, env: dict[str, str] | None = None, fmt: str 
     return run
 
 
+def without_and_twice_with(
+    out: Path, scenarios: Path, *args: str, env: dict[str, str]
+) -> tuple[Run, Run, Run]:
+    """(a run without scenarios, one with ``scenarios``, the same again): an effect's change, and its
+    determinism."""
+    plain = simulate(out / "plain", *args, env=env)
+    once = simulate(out / "once", *args, "--scenario", str(scenarios), env=env)
+    again = simulate(out / "again", *args, "--scenario", str(scenarios), env=env)
+    return plain, once, again
+
+
+def of(run: Run, topic: str, store_id: str) -> list[dict[str, Any]]:
+    """The records of one store in one of a run's topics."""
+    return [r for r in run.records[topic] if r.get("store_id") == store_id]
+
+
 # Stores on three continents over a daylight-saving weekend (Europe switched on 2025-03-30). The run
 # covers [2025-03-28, 2025-04-01) UTC: the American stores' last evening lies beyond its end.
 CHAIN_ARGS = ("--store-ids", "1,7,16,22", "--start", "2025-03-28", "--days", "4", "--seed", "20251107")

@@ -47,6 +47,9 @@ class NetRevenue(NamedTuple):
     refund_count: int
 
 
+MONEY_SCALES = {"revenue": 2, "refunds": 2, "net_revenue": 2}  # NetRevenue's money, in cents
+
+
 class Baskets(NamedTuple):
     baskets: int
     basket_total: Decimal
@@ -179,6 +182,20 @@ def backfill(stack: dict[str, str], tmp_path_factory: pytest.TempPathFactory) ->
     return Backfill(names, run.records, answer_key(stack, names, 2 * 24))
 
 
+def assert_matches_answer_key(got: dict[Key, NetRevenue], truth: dict[Key, dict[str, Any]]) -> None:
+    """Every store-hour of the answer key with sales or refunds, and only those, to the cent."""
+    active = {key: t for key, t in truth.items() if t["revenue"] or t["refunds"]}
+    assert set(got) == set(active)
+    for key, row in got.items():
+        t = active[key]
+        assert (row.revenue, row.refunds, row.net_revenue, row.refund_count) == (
+            money(cents(t["revenue"])),
+            money(cents(t["refund_amount"])),
+            money(cents(t["net_revenue"])),
+            t["refunds"],
+        ), key
+
+
 def test_spark_revenue_net_of_refunds_is_the_embedded_runs(
     stack: dict[str, str], backfill: Backfill, tmp_path: Path
 ) -> None:
@@ -187,20 +204,9 @@ def test_spark_revenue_net_of_refunds_is_the_embedded_runs(
     assert result.returncode == 0, result.stderr[-5000:]
     expected = expected_net_revenue(backfill.records)
     assert expected, "the run has no transactions"
-    scales = {"revenue": 2, "refunds": 2, "net_revenue": 2}
-    got = keyed(json_lines(out), NetRevenue, scales)
+    got = keyed(json_lines(out), NetRevenue, MONEY_SCALES)
     assert got == expected
-    # The answer key: every store-hour with sales or refunds, to the cent.
-    active = {key: truth for key, truth in backfill.truth.items() if truth["revenue"] or truth["refunds"]}
-    assert set(got) == set(active)
-    for key, row in got.items():
-        truth = active[key]
-        assert (row.revenue, row.refunds, row.net_revenue, row.refund_count) == (
-            money(cents(truth["revenue"])),
-            money(cents(truth["refund_amount"])),
-            money(cents(truth["net_revenue"])),
-            truth["refunds"],
-        ), key
+    assert_matches_answer_key(got, backfill.truth)
     assert sum(row.refund_count for row in expected.values()) > 0, "a run without refunds proves little"
     assert f"{len(expected)} store-hours in {out}" in result.stderr, result.stderr[-3000:]
     assert len(result.stdout.splitlines()) == 1 + len(expected), result.stdout  # a header, a line per row
@@ -225,18 +231,6 @@ FAULTS = {
 }
 # Batches of this many messages: the watermark moves between them.
 BATCH = "1500"
-
-
-def assert_matches_answer_key(got: dict[Key, NetRevenue], truth: dict[Key, dict[str, Any]]) -> None:
-    active = {key: t for key, t in truth.items() if t["revenue"] or t["refunds"]}
-    assert set(got) == set(active)
-    for key, row in got.items():
-        t = active[key]
-        assert (row.revenue, row.refunds, row.refund_count) == (
-            money(cents(t["revenue"])),
-            money(cents(t["refund_amount"])),
-            t["refunds"],
-        ), key
 
 
 @pytest.fixture(scope="module")
@@ -267,13 +261,12 @@ def test_spark_deduplicates_and_waits_for_an_outages_late_data(
     assert any(t["late_events"] for t in truth.values()), "the outage held nothing"
     lateness = max(t["max_lateness_seconds"] for t in truth.values())
     assert 3600 < lateness <= 5400  # the outage's 90 minutes bound it
-    scales = {"revenue": 2, "refunds": 2, "net_revenue": 2}
 
     out = tmp_path / "out"
     watermark = f"{lateness} seconds"
     result = run_spark(stack, faulty.names, out, "--lateness", watermark, "--max-offsets-per-trigger", BATCH)
     assert result.returncode == 0, result.stderr[-5000:]
-    assert_matches_answer_key(keyed(json_lines(out), NetRevenue, scales), truth)
+    assert_matches_answer_key(keyed(json_lines(out), NetRevenue, MONEY_SCALES), truth)
 
 
 def test_flink_baskets_are_the_embedded_runs(

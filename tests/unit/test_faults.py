@@ -13,7 +13,7 @@ import pytest
 
 from storesim.events import POS_EVENTS, POS_TRANSACTIONS, REFUNDS, SHELF_EVENTS, TRANSACTIONS, TRUTH
 from tests.answer_key import recompute, truth_by_store_hour
-from tests.conftest import Run, epoch_seconds, simulate
+from tests.conftest import Run, epoch_seconds, of, without_and_twice_with
 from tests.unit.test_scenarios import book, write
 
 START, END = "2025-03-28T00:00:00+00:00", "2025-03-31T00:00:00+00:00"
@@ -37,14 +37,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, Run, Run]:
     """(without scenarios, with them, with them again)."""
     tmp = tmp_path_factory.mktemp("faults")
     path = write(tmp / "faults.json", *SCENARIOS)
-    plain = simulate(tmp / "plain", *ARGS, env=ENV)
-    faulty = simulate(tmp / "faulty", *ARGS, "--scenario", str(path), env=ENV)
-    again = simulate(tmp / "again", *ARGS, "--scenario", str(path), env=ENV)
-    return plain, faulty, again
-
-
-def of(run: Run, topic: str, store_id: str) -> list[dict[str, Any]]:
-    return [r for r in run.records[topic] if r.get("store_id") == store_id]
+    return without_and_twice_with(tmp, path, *ARGS, env=ENV)
 
 
 def test_the_effects_parse_and_refuse_what_means_nothing() -> None:

@@ -39,7 +39,7 @@ from storesim.world import (
     store,
     write_scenarios_file,
 )
-from tests.conftest import Run, epoch_seconds, simulate
+from tests.conftest import Run, epoch_seconds, of, without_and_twice_with
 from tests.unit import test_invariants as invariants
 from tests.unit.test_engines import DAY, SEED, at, day_checkouts, item_ids, make_tx
 from tests.unit.test_scenarios import write
@@ -241,14 +241,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, Run, Run]:
     """(without scenarios, with the outages, with them again)."""
     tmp = tmp_path_factory.mktemp("register-outage")
     path = write(tmp / "s.json", *SCENARIOS)
-    plain = simulate(tmp / "plain", *ARGS, env=ENV)
-    down = simulate(tmp / "down", *ARGS, "--scenario", str(path), env=ENV)
-    again = simulate(tmp / "again", *ARGS, "--scenario", str(path), env=ENV)
-    return plain, down, again
-
-
-def of(run: Run, topic: str, store_id: str) -> list[dict[str, Any]]:
-    return [r for r in run.records[topic] if r.get("store_id") == store_id]
+    return without_and_twice_with(tmp, path, *ARGS, env=ENV)
 
 
 def starts(run: Run) -> list[dict[str, Any]]:
