@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from storesim.events import OUTPUTS, TRUTH, event_time_field
+from storesim.world import store
 from tests.conftest import Run, epoch_seconds, simulate
-from tests.unit.test_scenarios import write
+from tests.unit.test_scenarios import book, write
 
 ARGS = ("--store-ids", "1,2", "--start", "2025-03-28", "--days", "2", "--seed", "3")
 ENV = {"BASE_DAILY_CUSTOMERS": "200"}
@@ -102,6 +103,45 @@ def test_the_answer_key_has_the_late_messages_and_how_late(runs: tuple[Run, Run]
     assert [[r[f] for f in figures] for r in down.records[TRUTH]] == [
         [r[f] for f in figures] for r in plain.records[TRUTH]
     ]
+
+
+def down(name: str, **when: Any) -> dict[str, Any]:
+    return {"name": name, "stores": ["STORE-002"], **when, "effects": {"uplinkOutage": {}}}
+
+
+def test_one_outage_is_its_windows_merged_where_they_touch_or_overlap() -> None:
+    riyadh, at = store(2).timezone, epoch_seconds  # UTC+3 all year
+    outages = book(
+        down("night", window={"start": "2025-03-28T20:00:00+03:00", "end": "2025-03-30T02:00:00+03:00"}),
+        down("after", window={"start": "2025-03-30T01:00:00+03:00", "end": "2025-03-30T04:00:00+03:00"}),
+        down("noon", daily={"from": "12:00", "to": "13:00"}),
+        {
+            "name": "other",
+            "window": {"start": "2025-03-28", "end": "2025-04-05"},
+            "effects": {"shrink": {"share": 0.1}},
+        },
+    )
+    whole = (at("2025-03-28T20:00:00+03:00"), at("2025-03-30T04:00:00+03:00"))
+    for inside in ("28T20:00", "29T00:00", "29T12:30", "30T01:30", "30T03:59:59"):
+        assert outages.uplink_outage(2, riyadh, at(f"2025-03-{inside}+03:00")) == whole, inside
+    for outside in ("28T19:59:59", "30T04:00", "31T11:59:59", "31T13:00"):
+        assert outages.uplink_outage(2, riyadh, at(f"2025-03-{outside}+03:00")) is None, outside
+    noon = (at("2025-03-31T12:00:00+03:00"), at("2025-03-31T13:00:00+03:00"))
+    assert outages.uplink_outage(2, riyadh, at("2025-03-31T12:10:00+03:00")) == noon
+    assert outages.uplink_outage(1, riyadh, at("2025-03-29T00:00:00+03:00")) is None, "not store 1's"
+
+
+def test_an_outage_over_a_daylight_saving_night_is_one_and_an_endless_one_ends_at_the_horizon() -> None:
+    # Berlin springs forward in the night of 29 to 30 March 2025: the local days' ranges overlap an hour.
+    evening, night = (
+        down("evening", daily={"from": "22:00", "to": "24:00"}),
+        down("night", daily={"from": "00:00", "to": "02:00"}),
+    )
+    span = book(evening, night).uplink_outage(2, "Europe/Berlin", epoch_seconds("2025-03-29T21:30:00Z"))
+    assert span == (epoch_seconds("2025-03-29T21:00:00Z"), epoch_seconds("2025-03-30T00:00:00Z"))
+    always = book(down("always", daily={"from": "00:00", "to": "24:00"}))
+    start, release = always.uplink_outage(2, "Asia/Riyadh", epoch_seconds("2025-03-29T12:00:00Z")) or (0, 0)
+    assert release - start > 2 * 365 * 86400, "followed a year either side, then ended"
 
 
 def test_the_services_refuse_it_with_one_line(tmp_path: Path) -> None:

@@ -215,24 +215,25 @@ class StoreChain:
         return self._held(self._rows()) if self._outages else self._rows()
 
     def _uplink_outages(self) -> list[tuple[int, int]]:
-        """The store's uplink outages over the run, [start, release) with touching windows merged (an
-        absolute window cut at local midnight is one outage), released at the run's end at the latest."""
+        """The store's uplink outages over the run, [start, release) as ScenarioBook.uplink_outage gives
+        them (touching windows merged), released at the run's end at the latest."""
         if not self.rules.scenarios or self.rules.last is None:
             return []  # an open-ended run is the services', which refuse uplinkOutage
-        pieces = sorted(
-            (w.start, w.end)
+        book, number, timezone = self.rules.scenarios, self.store.number, self.store.timezone
+        starts = sorted(
+            w.start
             for day in self.rules.dates()
-            for w in self.rules.scenarios.windows(
-                self.store.number, local_day(epoch_day(day), self.store.timezone), _uplink_outage
-            )
+            for w in book.windows(number, local_day(epoch_day(day), timezone), _uplink_outage)
         )
-        merged: list[tuple[int, int]] = []
-        for start, end in pieces:
-            if merged and start <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-            else:
-                merged.append((start, end))
-        return [(start, min(end, self.rules.end)) for start, end in merged if start < self.rules.end]
+        outages: list[tuple[int, int]] = []
+        for start in starts:
+            if outages and start < outages[-1][1]:
+                continue  # a window of the outage before
+            outage = book.uplink_outage(number, timezone, start)
+            assert outage is not None  # the window's own start is in it
+            if outage[0] < self.rules.end:
+                outages.append((outage[0], min(outage[1], self.rules.end)))
+        return outages
 
     def _release_of(self, ts: int) -> int | None:
         """When a message sent at ``ts`` reaches Kafka, if an outage holds it."""

@@ -442,6 +442,38 @@ class ScenarioBook:
             return []  # the common case, asked at every checkout: no local day to compute
         return [w.effect for w in self.acting(number, timezone, instant, _promotion)]
 
+    def uplink_outage(self, number: int, timezone: str, instant: int) -> tuple[int, int] | None:
+        """The uplink outage holding what store ``number`` (in ``timezone``) sends at ``instant``, as
+        [start, release) in UTC seconds, or None. Windows that touch or overlap are one outage (an
+        absolute window cut at local midnight, a daily window to 24:00 and the next from 00:00, two
+        scenarios' windows): a message is released when the uplink is back, not between two of its
+        windows. Asked of one instant, without the run's dates, so that an open-ended streamed run's
+        stages can ask it too; an outage longer than ``_OUTAGE_HORIZON_DAYS`` ends there."""
+        if not any(s.effects.uplink_outage is not None and s.applies_to(number) for s in self.scenarios):
+            return None
+        today = epoch_day_at(instant, timezone)
+        pieces: dict[int, list[tuple[int, int]]] = {}
+
+        def of_day(day: int) -> list[tuple[int, int]]:
+            if day not in pieces:
+                found = self.windows(number, local_day(day, timezone), _uplink_outage)
+                pieces[day] = [(w.start, w.end) for w in found]
+            return pieces[day]
+
+        low, high = today, today
+        while True:
+            outage = _span_holding(sorted(p for d in range(low, high + 1) for p in of_day(d)), instant)
+            if outage is None:
+                return None
+            # Near a day's edge (within a daylight-saving shift of it) the day beyond may touch it.
+            edge = local_day(low, timezone).start + _DST_MARGIN
+            earlier = outage[0] <= edge and today - low < _OUTAGE_HORIZON_DAYS
+            edge = local_day(high + 1, timezone).start - _DST_MARGIN
+            later = outage[1] >= edge and high - today < _OUTAGE_HORIZON_DAYS
+            if not (earlier or later):
+                return outage
+            low, high = low - earlier, high + later
+
     def check_catalogue(self, catalogue: Catalogue) -> None:
         """Every promoted item and category exists in ``catalogue``: a misspelt name would otherwise
         promote nothing, silently. One line naming the scenario and the name (ScenariosFileError)."""
@@ -493,3 +525,28 @@ def write_scenarios_file(specs: Iterable[ScenarioSpec]) -> str:
 
 def _promotion(effects: Effects) -> PromotionEffect | None:
     return effects.promotion
+
+
+def _uplink_outage(effects: Effects) -> UplinkOutageEffect | None:
+    return effects.uplink_outage
+
+
+# How far (local days either side of an instant) an uplink outage's touching windows are followed: a
+# daily window from 00:00 to 24:00 would otherwise never end.
+_OUTAGE_HORIZON_DAYS = 366
+# A local day's [start, start + 24 h) (its offset taken at noon) overlaps the next one, or leaves a gap
+# before it, by a daylight-saving shift: at most an hour (half an hour on Lord Howe Island).
+_DST_MARGIN = 2 * 3600
+
+
+def _span_holding(pieces: list[tuple[int, int]], instant: int) -> tuple[int, int] | None:
+    """The union of sorted [start, end) ``pieces`` that contains ``instant``: its connected part."""
+    span: tuple[int, int] | None = None
+    for start, end in pieces:
+        if span is not None and start <= span[1]:
+            span = (span[0], max(span[1], end))
+            continue
+        if span is not None and span[0] <= instant < span[1]:
+            return span
+        span = (start, end)
+    return span if span is not None and span[0] <= instant < span[1] else None
