@@ -33,18 +33,13 @@ from storesim.world import (
     Catalogue,
     DayPricing,
     DuplicateStage,
-    Effects,
     ScenarioBook,
     Store,
     TrafficVolume,
-    UplinkOutageEffect,
+    UplinkOutages,
 )
 
 __all__ = ["ChainRow", "ChainRules", "StoreChain", "Summary"]
-
-
-def _uplink_outage(effects: Effects) -> UplinkOutageEffect | None:
-    return effects.uplink_outage
 
 
 # (ts, store number, sequence, topic, key, record, late): ordered by the first three, which are unique
@@ -134,7 +129,9 @@ class StoreChain:
             for stage in ("pos", "register", "ledger")
         }
         self._since = since
-        self._outages = self._uplink_outages()
+        # Released at the run's end at the latest; an open-ended run's stages release them themselves.
+        release_by = rules.end if rules.last is not None else None
+        self._outages = UplinkOutages(rules.scenarios, store.number, store.timezone, release_by)
         self._out: list[tuple[int, int, str, str, Record]] = []
         self._seq = 0
 
@@ -214,33 +211,9 @@ class StoreChain:
     def __iter__(self) -> Iterator[ChainRow]:
         return self._held(self._rows()) if self._outages else self._rows()
 
-    def _uplink_outages(self) -> list[tuple[int, int]]:
-        """The store's uplink outages over the run, [start, release) as ScenarioBook.uplink_outage gives
-        them (touching windows merged), released at the run's end at the latest."""
-        if not self.rules.scenarios or self.rules.last is None:
-            return []  # an open-ended run is the services', which refuse uplinkOutage
-        book, number, timezone = self.rules.scenarios, self.store.number, self.store.timezone
-        starts = sorted(
-            w.start
-            for day in self.rules.dates()
-            for w in book.windows(number, local_day(epoch_day(day), timezone), _uplink_outage)
-        )
-        outages: list[tuple[int, int]] = []
-        for start in starts:
-            if outages and start < outages[-1][1]:
-                continue  # a window of the outage before
-            outage = book.uplink_outage(number, timezone, start)
-            assert outage is not None  # the window's own start is in it
-            if outage[0] < self.rules.end:
-                outages.append((outage[0], min(outage[1], self.rules.end)))
-        return outages
-
     def _release_of(self, ts: int) -> int | None:
         """When a message sent at ``ts`` reaches Kafka, if an outage holds it."""
-        for start, release in self._outages:
-            if start <= ts < release:
-                return release
-        return None
+        return self._outages.release_of(ts)
 
     def _held(self, rows: Iterator[ChainRow]) -> Iterator[ChainRow]:
         """``rows`` with the ones an outage holds moved to its release, in their order. The answer key's

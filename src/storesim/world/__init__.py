@@ -47,6 +47,7 @@ from storesim.world._traffic import (
     slot_weights,
     trip_minutes,
 )
+from storesim.world._uplink import UplinkOutages
 
 __all__ = [
     "MAX_TRIP_MINUTES",
@@ -83,6 +84,7 @@ __all__ = [
     "TrafficVolume",
     "TrafficWindow",
     "UplinkOutageEffect",
+    "UplinkOutages",
     "best_offer",
     "daily_customers",
     "employee_id",
