@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from storesim.events import OUTPUTS, TRUTH, event_time_field
-from storesim.world import store
+from storesim.world import UplinkOutages, store
 from tests.conftest import Run, epoch_seconds, simulate
 from tests.unit.test_scenarios import book, write
 
@@ -156,3 +156,22 @@ def test_the_services_refuse_it_with_one_line(tmp_path: Path) -> None:
     assert len(lines) == 1, result.stderr
     assert "SCENARIO_FILE" in lines[0]
     assert "uplinkOutage runs in `storesim simulate` only" in lines[0]
+
+
+def test_a_store_s_outages_by_instant_release_by_the_run_s_end_at_the_latest() -> None:
+    riyadh, at = store(2).timezone, epoch_seconds
+    scenarios = book(
+        down("noon", daily={"from": "12:00", "to": "13:00"}),
+        down("late", window={"start": "2025-03-29T23:00:00+03:00", "end": "2025-03-30T06:00:00+03:00"}),
+    )
+    end = at("2025-03-30T02:00:00+03:00")
+    outages = UplinkOutages(scenarios, 2, riyadh, release_by=end)
+    noon = (at("2025-03-29T12:00:00+03:00"), at("2025-03-29T13:00:00+03:00"))
+    assert outages.holding(at("2025-03-29T12:59:59+03:00")) == noon
+    assert outages.release_of(at("2025-03-29T13:00:00+03:00")) is None
+    assert outages.release_of(at("2025-03-30T01:00:00+03:00")) == end, "released at the run's end"
+    assert outages.delivered_until(at("2025-03-29T12:30:00+03:00")) == noon[0] - 1
+    assert outages.delivered_until(noon[1]) == noon[1]
+    assert not UplinkOutages(scenarios, 1, riyadh, None), "store 1 has no outage"
+    endless = UplinkOutages(scenarios, 2, riyadh, None)
+    assert endless.release_of(at("2025-03-30T01:00:00+03:00")) == at("2025-03-30T06:00:00+03:00")
