@@ -131,7 +131,9 @@ class StoreChain:
         self._since = since
         # Released at the run's end at the latest; an open-ended run's stages release them themselves.
         release_by = rules.end if rules.last is not None else None
-        self._outages = UplinkOutages(rules.scenarios, store.number, store.timezone, release_by)
+        outages = UplinkOutages(rules.scenarios, store.number, store.timezone, release_by)
+        # None without any: tested at every event, where a plain None test is cheaper than __bool__.
+        self._outages = outages if outages else None
         self._out: list[tuple[int, int, str, str, Record]] = []
         self._seq = 0
 
@@ -213,7 +215,7 @@ class StoreChain:
 
     def _release_of(self, ts: int) -> int | None:
         """When a message sent at ``ts`` reaches Kafka, if an outage holds it."""
-        return self._outages.release_of(ts)
+        return None if self._outages is None else self._outages.release_of(ts)
 
     def _held(self, rows: Iterator[ChainRow]) -> Iterator[ChainRow]:
         """``rows`` with the ones an outage holds moved to its release, in their order. The answer key's
